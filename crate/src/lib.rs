@@ -1,0 +1,19 @@
+//! bitsmooth: quantize a small CNN to mixed precision and measure accuracy and certified
+//! robustness; the same engine runs natively (CLI, tests, benchmarks) and as wasm in a browser.
+//!
+//! Modules are layered so that dependencies point one way:
+//! `data` → `model` → `train`/`eval`; `wasm` (the only module that knows about JavaScript)
+//! and `cli` sit on top.
+
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod model;
+pub mod noise;
+pub mod train;
+pub mod wasm;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+
+pub use error::{Error, Result};

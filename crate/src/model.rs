@@ -1,0 +1,549 @@
+//! The base classifier: a small residual CNN for 28×28 grey images, defined once with candle
+//! and used for training (native), evaluation (native and wasm) and as the reference for
+//! faster executors.
+//!
+//! Architecture `bsnet8` (echoing ResNet-20 at MNIST scale), 8 quantizable layers in forward
+//! order — the order in which bit policies list them:
+//!
+//! ```text
+//! stem            conv 3×3  1→8   stride 1  28×28   + BN + ReLU
+//! block1.conv1    conv 3×3  8→16  stride 2  → 14×14 + BN + ReLU
+//! block1.conv2    conv 3×3 16→16  stride 1  14×14   + BN
+//! block1.shortcut conv 1×1  8→16  stride 2  → 14×14 + BN      (added, then ReLU)
+//! block2.conv1    conv 3×3 16→48  stride 2  → 7×7   + BN + ReLU
+//! block2.conv2    conv 3×3 48→48  stride 1  7×7     + BN
+//! block2.shortcut conv 1×1 16→48  stride 2  → 7×7   + BN      (added, then ReLU)
+//! fc              flatten 48×7×7, linear 2352→10
+//! ```
+//!
+//! About 2.17 M multiply-accumulates per image (see [`LayerSpec::macs`]). The head flattens
+//! instead of pooling globally: on 28×28 digits the position of a stroke matters, and in a
+//! one-epoch comparison the flattening head reached 98.4 % against 95.0 % for global pooling.
+
+use crate::error::{Error, Result};
+use candle_core::{DType, Device, Tensor, D};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal, Uniform};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+pub const ARCH_NAME: &str = "bsnet8";
+pub const IMAGE_SIDE: usize = 28;
+pub const NUM_CLASSES: usize = 10;
+/// Version of the checkpoint layout written by [`Model::to_safetensors`].
+pub const FORMAT_VERSION: u32 = 1;
+const METADATA_KEY: &str = "bitsmooth";
+const BN_EPS: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    Conv,
+    Linear,
+}
+
+/// Shape of one quantizable layer: what the bit policy, the cost model and the UI talk about.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LayerSpec {
+    pub name: String,
+    pub kind: LayerKind,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    /// Spatial size of the input and output feature maps (1×1 for the linear layer).
+    pub in_hw: [usize; 2],
+    pub out_hw: [usize; 2],
+}
+
+impl LayerSpec {
+    fn conv(
+        name: &str,
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        in_side: usize,
+    ) -> Self {
+        let out = (in_side + 2 * padding - kernel) / stride + 1;
+        Self {
+            name: name.into(),
+            kind: LayerKind::Conv,
+            in_channels: cin,
+            out_channels: cout,
+            kernel,
+            stride,
+            padding,
+            in_hw: [in_side, in_side],
+            out_hw: [out, out],
+        }
+    }
+
+    fn linear(name: &str, cin: usize, cout: usize) -> Self {
+        Self {
+            name: name.into(),
+            kind: LayerKind::Linear,
+            in_channels: cin,
+            out_channels: cout,
+            kernel: 1,
+            stride: 1,
+            padding: 0,
+            in_hw: [1, 1],
+            out_hw: [1, 1],
+        }
+    }
+
+    /// `[out, in, k, k]` for convolutions, `[out, in]` for the linear layer.
+    pub fn weight_shape(&self) -> Vec<usize> {
+        match self.kind {
+            LayerKind::Conv => vec![
+                self.out_channels,
+                self.in_channels,
+                self.kernel,
+                self.kernel,
+            ],
+            LayerKind::Linear => vec![self.out_channels, self.in_channels],
+        }
+    }
+
+    /// Number of weights (the quantized parameters; biases and BN stay in float).
+    pub fn weights(&self) -> usize {
+        self.weight_shape().iter().product()
+    }
+
+    /// Multiply-accumulates per image.
+    pub fn macs(&self) -> u64 {
+        (self.weights() * self.out_hw[0] * self.out_hw[1]) as u64
+    }
+}
+
+/// The layers of `bsnet8`, in forward order.
+pub fn architecture() -> Vec<LayerSpec> {
+    vec![
+        LayerSpec::conv("stem", 1, 8, 3, 1, 1, 28),
+        LayerSpec::conv("block1.conv1", 8, 16, 3, 2, 1, 28),
+        LayerSpec::conv("block1.conv2", 16, 16, 3, 1, 1, 14),
+        LayerSpec::conv("block1.shortcut", 8, 16, 1, 2, 0, 28),
+        LayerSpec::conv("block2.conv1", 16, 48, 3, 2, 1, 14),
+        LayerSpec::conv("block2.conv2", 48, 48, 3, 1, 1, 7),
+        LayerSpec::conv("block2.shortcut", 16, 48, 1, 2, 0, 14),
+        LayerSpec::linear("fc", 48 * 7 * 7, NUM_CLASSES),
+    ]
+}
+
+/// Batch normalisation with running statistics (training mode uses batch statistics and
+/// updates the running ones, evaluation mode uses the running ones).
+pub struct BatchNorm {
+    pub gamma: Tensor,
+    pub beta: Tensor,
+    pub running_mean: RefCell<Tensor>,
+    pub running_var: RefCell<Tensor>,
+}
+
+impl BatchNorm {
+    fn new(channels: usize, device: &Device) -> Result<Self> {
+        Ok(Self {
+            gamma: Tensor::ones(channels, DType::F32, device)?,
+            beta: Tensor::zeros(channels, DType::F32, device)?,
+            running_mean: RefCell::new(Tensor::zeros(channels, DType::F32, device)?),
+            running_var: RefCell::new(Tensor::ones(channels, DType::F32, device)?),
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let c = x.dim(1)?;
+        let as4 = |t: &Tensor| t.reshape((1, c, 1, 1));
+        if !train {
+            let rv = self.running_var.borrow();
+            let rm = self.running_mean.borrow();
+            let scale = (&self.gamma / (&*rv + BN_EPS)?.sqrt()?)?;
+            let shift = (&self.beta - (&*rm * &scale)?)?;
+            return Ok(x
+                .broadcast_mul(&as4(&scale)?)?
+                .broadcast_add(&as4(&shift)?)?);
+        }
+        let per_channel = x.transpose(0, 1)?.contiguous()?.flatten_from(1)?; // [C, N·H·W]
+        let m = per_channel.dim(1)?;
+        let mean = per_channel.mean_keepdim(1)?;
+        let var = per_channel.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?;
+        {
+            let (mean_d, var_d) = (mean.flatten_all()?.detach(), var.flatten_all()?.detach());
+            let unbiased = (var_d * (m as f64 / (m.max(2) - 1) as f64))?;
+            let mut rm = self.running_mean.borrow_mut();
+            *rm = ((&*rm * (1.0 - BN_MOMENTUM))? + (mean_d * BN_MOMENTUM)?)?;
+            let mut rv = self.running_var.borrow_mut();
+            *rv = ((&*rv * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
+        }
+        let inv_std = (as4(&var.flatten_all()?)? + BN_EPS)?.sqrt()?.recip()?;
+        let normed = x
+            .broadcast_sub(&as4(&mean.flatten_all()?)?)?
+            .broadcast_mul(&inv_std)?;
+        Ok(normed
+            .broadcast_mul(&as4(&self.gamma)?)?
+            .broadcast_add(&as4(&self.beta)?)?)
+    }
+}
+
+/// What a checkpoint says about itself (stored as JSON in the safetensors metadata).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelMeta {
+    pub format_version: u32,
+    pub arch: String,
+    /// `mnist` or `fashion`.
+    pub dataset: String,
+    /// The Gaussian noise level σ the model was trained with (and is meant to be smoothed with).
+    pub sigma: f32,
+    /// How it was trained (settings and the command that reproduces it).
+    #[serde(default)]
+    pub training: serde_json::Value,
+    /// Measured clean test accuracy, keyed by configuration (e.g. `float`).
+    #[serde(default)]
+    pub accuracy: BTreeMap<String, f64>,
+}
+
+impl ModelMeta {
+    pub fn new(dataset: &str, sigma: f32) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            arch: ARCH_NAME.into(),
+            dataset: dataset.into(),
+            sigma,
+            training: serde_json::Value::Null,
+            accuracy: BTreeMap::new(),
+        }
+    }
+}
+
+/// The classifier: weights per layer of [`architecture`], one BN per convolution, fc bias.
+pub struct Model {
+    pub layers: Vec<LayerSpec>,
+    pub weights: Vec<Tensor>,
+    pub bns: Vec<BatchNorm>,
+    pub fc_bias: Tensor,
+    pub meta: ModelMeta,
+}
+
+impl Model {
+    /// A freshly initialised model (Kaiming-normal convolutions), reproducible from `seed`.
+    pub fn init(meta: ModelMeta, seed: u64, device: &Device) -> Result<Self> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let layers = architecture();
+        let mut weights = Vec::new();
+        let mut bns = Vec::new();
+        for spec in &layers {
+            let fan_in = spec.in_channels * spec.kernel * spec.kernel;
+            let values: Vec<f32> = match spec.kind {
+                LayerKind::Conv => {
+                    let normal =
+                        Normal::new(0.0, (2.0 / fan_in as f32).sqrt()).expect("positive std");
+                    (0..spec.weights())
+                        .map(|_| normal.sample(&mut rng))
+                        .collect()
+                }
+                LayerKind::Linear => {
+                    let bound = 1.0 / (fan_in as f32).sqrt();
+                    let uniform = Uniform::new(-bound, bound).expect("non-empty range");
+                    (0..spec.weights())
+                        .map(|_| uniform.sample(&mut rng))
+                        .collect()
+                }
+            };
+            weights.push(Tensor::from_vec(values, spec.weight_shape(), device)?);
+            if spec.kind == LayerKind::Conv {
+                bns.push(BatchNorm::new(spec.out_channels, device)?);
+            }
+        }
+        let fc_bias = Tensor::zeros(NUM_CLASSES, DType::F32, device)?;
+        Ok(Self {
+            layers,
+            weights,
+            bns,
+            fc_bias,
+            meta,
+        })
+    }
+
+    /// Total multiply-accumulates per image.
+    pub fn macs(&self) -> u64 {
+        self.layers.iter().map(LayerSpec::macs).sum()
+    }
+
+    fn conv_bn(&self, i: usize, x: &Tensor, train: bool) -> Result<Tensor> {
+        let spec = &self.layers[i];
+        let y = x.conv2d(&self.weights[i], spec.padding, spec.stride, 1, 1)?;
+        self.bns[i].forward_t(&y, train)
+    }
+
+    /// Logits `[B, 10]` for inputs `[B, 1, 28, 28]` in [0, 1] (plus noise, for smoothing).
+    /// `train` selects batch statistics in BN (and updates the running ones).
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let dims = x.dims();
+        if dims.len() != 4 || dims[1] != 1 || dims[2] != IMAGE_SIDE || dims[3] != IMAGE_SIDE {
+            return Err(Error::Invalid(format!(
+                "the model takes images of shape [batch, 1, 28, 28], got {dims:?}"
+            )));
+        }
+        let h0 = self.conv_bn(0, x, train)?.relu()?;
+        let a = self.conv_bn(1, &h0, train)?.relu()?;
+        let a = self.conv_bn(2, &a, train)?;
+        let h1 = (a + self.conv_bn(3, &h0, train)?)?.relu()?;
+        let b = self.conv_bn(4, &h1, train)?.relu()?;
+        let b = self.conv_bn(5, &b, train)?;
+        let h2 = (b + self.conv_bn(6, &h1, train)?)?.relu()?;
+        let features = h2.flatten_from(1)?;
+        Ok(features
+            .matmul(&self.weights[7].t()?)?
+            .broadcast_add(&self.fc_bias)?)
+    }
+
+    /// Evaluation-mode logits.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_t(x, false)
+    }
+
+    /// Predicted class per image.
+    pub fn predict(&self, x: &Tensor) -> Result<Vec<u32>> {
+        Ok(self.forward(x)?.argmax(D::Minus1)?.to_vec1::<u32>()?)
+    }
+
+    /// The trainable tensors (weights, fc bias, BN γ and β), for the optimiser to replace by
+    /// variables.
+    pub fn trainable_mut(&mut self) -> Vec<&mut Tensor> {
+        let mut out: Vec<&mut Tensor> = self.weights.iter_mut().collect();
+        out.push(&mut self.fc_bias);
+        for bn in &mut self.bns {
+            out.push(&mut bn.gamma);
+            out.push(&mut bn.beta);
+        }
+        out
+    }
+
+    /// Named tensors as stored in the checkpoint.
+    fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (i, spec) in self.layers.iter().enumerate() {
+            out.push((format!("{}.weight", spec.name), self.weights[i].clone()));
+            if let Some(bn) = self.bns.get(i).filter(|_| spec.kind == LayerKind::Conv) {
+                out.push((format!("{}.bn.gamma", spec.name), bn.gamma.clone()));
+                out.push((format!("{}.bn.beta", spec.name), bn.beta.clone()));
+                out.push((
+                    format!("{}.bn.running_mean", spec.name),
+                    bn.running_mean.borrow().clone(),
+                ));
+                out.push((
+                    format!("{}.bn.running_var", spec.name),
+                    bn.running_var.borrow().clone(),
+                ));
+            }
+        }
+        out.push(("fc.bias".into(), self.fc_bias.clone()));
+        out
+    }
+
+    /// Serialises to safetensors (f32 tensors, metadata as JSON under the key `bitsmooth`).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let mut raw: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (name, t) in self.named_tensors() {
+            let values = t.flatten_all()?.to_vec1::<f32>()?;
+            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            raw.push((name, t.dims().to_vec(), bytes));
+        }
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = raw
+            .iter()
+            .map(|(n, shape, bytes)| {
+                let view = safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    shape.clone(),
+                    bytes,
+                )
+                .map_err(|e| Error::Model(e.to_string()))?;
+                Ok((n.clone(), view))
+            })
+            .collect::<Result<_>>()?;
+        let meta_json =
+            serde_json::to_string(&self.meta).map_err(|e| Error::Model(e.to_string()))?;
+        let metadata = HashMap::from([(METADATA_KEY.to_string(), meta_json)]);
+        safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Model(e.to_string()))
+    }
+
+    /// Loads and validates a checkpoint: every tensor present with the right dtype and shape,
+    /// all values finite, metadata describing a supported architecture.
+    pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<Self> {
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
+            Error::Model(format!(
+                "not a readable safetensors file ({e}); is it truncated or corrupt?"
+            ))
+        })?;
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
+            Error::Model(format!(
+                "not a readable safetensors file ({e}); is it truncated or corrupt?"
+            ))
+        })?;
+        let meta_json = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(METADATA_KEY))
+            .ok_or_else(|| Error::Model("no bitsmooth metadata: not a bitsmooth model".into()))?;
+        let meta: ModelMeta = serde_json::from_str(meta_json)
+            .map_err(|e| Error::Model(format!("metadata is not valid: {e}")))?;
+        if meta.arch != ARCH_NAME || meta.format_version != FORMAT_VERSION {
+            return Err(Error::Model(format!(
+                "architecture {} format {} is not supported (this build reads {ARCH_NAME} format {FORMAT_VERSION})",
+                meta.arch, meta.format_version
+            )));
+        }
+        if !(meta.sigma.is_finite() && meta.sigma >= 0.0) {
+            return Err(Error::Model(format!(
+                "metadata σ = {} is not a noise level",
+                meta.sigma
+            )));
+        }
+        let mut model = Model::init(meta, 0, device)?;
+        let names: Vec<(String, Vec<usize>)> = model
+            .named_tensors()
+            .into_iter()
+            .map(|(n, t)| (n, t.dims().to_vec()))
+            .collect();
+        let mut loaded = HashMap::new();
+        for (name, shape) in names {
+            let view = st
+                .tensor(&name)
+                .map_err(|_| Error::Model(format!("tensor `{name}` is missing")))?;
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(Error::Model(format!(
+                    "tensor `{name}` has dtype {:?}, expected F32",
+                    view.dtype()
+                )));
+            }
+            if view.shape() != shape.as_slice() {
+                return Err(Error::Model(format!(
+                    "tensor `{name}` has shape {:?}, expected {shape:?}",
+                    view.shape()
+                )));
+            }
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                return Err(Error::Model(format!(
+                    "tensor `{name}` holds a non-finite value ({v})"
+                )));
+            }
+            loaded.insert(name, Tensor::from_vec(values, shape, device)?);
+        }
+        let mut take = |n: String| loaded.remove(&n).expect("validated above");
+        for i in 0..model.layers.len() {
+            let name = model.layers[i].name.clone();
+            model.weights[i] = take(format!("{name}.weight"));
+            if model.layers[i].kind == LayerKind::Conv {
+                let bn = &mut model.bns[i];
+                bn.gamma = take(format!("{name}.bn.gamma"));
+                bn.beta = take(format!("{name}.bn.beta"));
+                *bn.running_mean.get_mut() = take(format!("{name}.bn.running_mean"));
+                *bn.running_var.get_mut() = take(format!("{name}.bn.running_var"));
+            }
+        }
+        model.fc_bias = take("fc.bias".into());
+        Ok(model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> Model {
+        Model::init(ModelMeta::new("mnist", 0.25), 7, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn architecture_has_eight_quantizable_layers_and_at_most_three_million_macs() {
+        let layers = architecture();
+        assert_eq!(layers.len(), 8);
+        let macs: u64 = layers.iter().map(LayerSpec::macs).sum();
+        assert_eq!(
+            macs,
+            56_448 + 225_792 + 451_584 + 25_088 + 338_688 + 1_016_064 + 37_632 + 23_520
+        );
+        assert!(macs <= 3_000_000);
+        assert_eq!(layers[1].out_hw, [14, 14]);
+        assert_eq!(layers[6].out_hw, [7, 7]);
+    }
+
+    #[test]
+    fn forward_gives_ten_logits_per_image_and_rejects_wrong_shapes() {
+        let m = fresh();
+        let x = Tensor::zeros((3, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(m.forward(&x).unwrap().dims(), &[3, 10]);
+        assert_eq!(m.forward_t(&x, true).unwrap().dims(), &[3, 10]);
+        let bad = Tensor::zeros((3, 1, 27, 28), DType::F32, &Device::Cpu).unwrap();
+        assert!(m
+            .forward(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("[batch, 1, 28, 28]"));
+    }
+
+    #[test]
+    fn init_is_reproducible_from_the_seed() {
+        let a = fresh().weights[4]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let b = fresh().weights[4]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn safetensors_round_trip_is_exact() {
+        let m = fresh();
+        *m.bns[2].running_mean.borrow_mut() = Tensor::full(0.5f32, 16, &Device::Cpu).unwrap();
+        let bytes = m.to_safetensors().unwrap();
+        let back = Model::from_safetensors(&bytes, &Device::Cpu).unwrap();
+        assert_eq!(back.meta, m.meta);
+        let x = Tensor::rand(0f32, 1f32, (2, 1, 28, 28), &Device::Cpu).unwrap();
+        let (ya, yb) = (m.forward(&x).unwrap(), back.forward(&x).unwrap());
+        assert_eq!(ya.to_vec2::<f32>().unwrap(), yb.to_vec2::<f32>().unwrap());
+    }
+
+    #[test]
+    fn corrupt_truncated_and_wrong_shaped_checkpoints_give_clear_errors() {
+        let bytes = fresh().to_safetensors().unwrap();
+        let err = Model::from_safetensors(&bytes[..bytes.len() / 2], &Device::Cpu)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("truncated or corrupt"), "{err}");
+        let err = Model::from_safetensors(b"garbage", &Device::Cpu)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("model file"), "{err}");
+
+        let mut wrong = fresh();
+        wrong.weights[2] = Tensor::zeros((16, 16, 1, 1), DType::F32, &Device::Cpu).unwrap();
+        let err = Model::from_safetensors(&wrong.to_safetensors().unwrap(), &Device::Cpu)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("block1.conv2.weight") && err.to_string().contains("shape"),
+            "{err}"
+        );
+
+        let mut nan = fresh();
+        nan.fc_bias = Tensor::full(f32::NAN, 10, &Device::Cpu).unwrap();
+        let err = Model::from_safetensors(&nan.to_safetensors().unwrap(), &Device::Cpu)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("non-finite"), "{err}");
+    }
+}

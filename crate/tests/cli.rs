@@ -1,0 +1,101 @@
+//! The native CLI, run as a user would run it.
+#![cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn bitsmooth(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_bitsmooth"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn eval_json_reports_accuracy_layers_and_macs() {
+    let out = bitsmooth(&[
+        "eval",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--data",
+        "public/data/mnist-test.bsds",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["images"], 1000);
+    assert!(v["accuracy"].as_f64().unwrap() > 0.98, "{}", v["accuracy"]);
+    assert_eq!(v["dataset"], "mnist");
+    assert_eq!(v["sigma"], 0.25);
+    let layers = v["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 8);
+    let sum: u64 = layers.iter().map(|l| l["macs"].as_u64().unwrap()).sum();
+    assert_eq!(v["macs"].as_u64().unwrap(), sum);
+    assert_eq!(layers[0]["name"], "stem");
+    assert_eq!(layers[7]["kind"], "linear");
+}
+
+#[test]
+fn eval_of_a_range_agrees_with_the_fixture_logits() {
+    let out = bitsmooth(&[
+        "eval",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--data",
+        "public/data/mnist-test.bsds",
+        "--count",
+        "8",
+        "--logits",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/mnist-sigma0.25-head8-logits.json")).unwrap();
+    let (a, b) = (
+        v["logits"].as_array().unwrap(),
+        fixture["logits"].as_array().unwrap(),
+    );
+    assert_eq!(a.len(), 80);
+    for (x, y) in a.iter().zip(b) {
+        assert!((x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn corrupt_model_and_missing_files_exit_nonzero_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":1}").unwrap();
+    let out = bitsmooth(&["eval", "--model", bad.to_str().unwrap(), "--json"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("model file"), "{err}");
+
+    let out = bitsmooth(&["eval", "--model", "no/such/file.safetensors"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read no/such/file.safetensors"));
+
+    let out = bitsmooth(&[
+        "train",
+        "--dataset",
+        "mnist",
+        "--sigma",
+        "-1",
+        "--out",
+        "x",
+        "--data-dir",
+        "crate/tests/fixtures",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("training σ must be ≥ 0"));
+}

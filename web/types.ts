@@ -1,0 +1,81 @@
+// Shapes of the values the engine (crate/src/wasm.rs) returns, and the worker API.
+
+export interface LayerInfo {
+  name: string;
+  kind: 'conv' | 'linear';
+  in_channels: number;
+  out_channels: number;
+  kernel: number;
+  stride: number;
+  padding: number;
+  in_hw: [number, number];
+  out_hw: [number, number];
+  weights: number;
+  macs: number;
+}
+
+export interface ModelInfo {
+  arch: string;
+  dataset: string;
+  sigma: number;
+  macs: number;
+  weights: number;
+  layers: LayerInfo[];
+  accuracy: Record<string, number>;
+  training: Record<string, unknown> | null;
+}
+
+export interface DatasetInfo {
+  count: number;
+  rows: number;
+  cols: number;
+  classes: number;
+}
+
+export interface Classification {
+  start: number;
+  predictions: number[];
+  labels: number[];
+  correct: number;
+}
+
+export interface Loaded {
+  model: ModelInfo;
+  data: DatasetInfo;
+  modelUrl: string;
+  dataUrl: string;
+}
+
+export type Progress = (done: number, total: number) => void;
+
+/** What the worker offers the page (see web/worker.ts). */
+export interface EngineApi {
+  /** Fetches (once) and loads the model and test subset for a dataset and σ. */
+  load(dataset: string, sigma: string): Promise<Loaded>;
+  /** Classifies the first `count` images, reporting progress; job `id` can be cancelled. */
+  classify(id: number, count: number, onProgress: Progress): Promise<Classification>;
+  cancel(id: number): void;
+  /** Pixels of images start..start+count (0..255, 28×28 each). */
+  images(start: number, count: number): Promise<Uint8Array>;
+  /** Seeded noisy-sample throughput: class counts of `copies` noisy copies of one image. */
+  noisyCounts(index: number, copies: number, sigma: number, seed: number): Promise<Uint32Array>;
+}
+
+export const DATASETS = {
+  mnist: { label: 'MNIST', classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] },
+  fashion: {
+    label: 'Fashion-MNIST',
+    classes: ['T-shirt', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Boot'],
+  },
+} as const;
+export type DatasetName = keyof typeof DATASETS;
+export const SIGMAS = ['0.25', '0.5', '1.0'] as const;
+export type Sigma = (typeof SIGMAS)[number];
+
+/** Static asset paths of the shipped models and test subsets. */
+export function modelUrl(dataset: string, sigma: string): string {
+  return `models/${dataset}-sigma${sigma}.safetensors`;
+}
+export function dataUrl(dataset: string): string {
+  return `data/${dataset}-test.bsds`;
+}

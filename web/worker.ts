@@ -1,0 +1,84 @@
+// The Web Worker that hosts the wasm engine: the page talks to it only through EngineApi
+// (Comlink RPC), so the UI thread never blocks on computation.
+import * as Comlink from 'comlink';
+import init, { Engine } from '../pkg/bitsmooth.js';
+import { dataUrl, modelUrl, type EngineApi, type Classification, type Loaded, type Progress } from './types';
+
+const CHUNK = 100; // images per engine call between progress reports / cancellation checks
+
+const ready = init();
+let engine: Engine | null = null;
+const bytesCache = new Map<string, Promise<Uint8Array>>();
+const cancelled = new Set<number>();
+let loadedKey = '';
+let loaded: Loaded | null = null;
+
+/** Fetches a static asset once per worker (the browser's HTTP cache covers reloads). */
+function fetchBytes(url: string): Promise<Uint8Array> {
+  let p = bytesCache.get(url);
+  if (!p) {
+    p = fetch(url).then(async (r) => {
+      if (!r.ok) throw new Error(`could not fetch ${url}: HTTP ${r.status}`);
+      return new Uint8Array(await r.arrayBuffer());
+    });
+    p.catch(() => bytesCache.delete(url));
+    bytesCache.set(url, p);
+  }
+  return p;
+}
+
+async function getEngine(): Promise<Engine> {
+  await ready;
+  engine ??= new Engine();
+  return engine;
+}
+
+/** Lets queued messages (a cancel) run between chunks of work. */
+const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
+
+const api: EngineApi = {
+  async load(dataset, sigma) {
+    const key = `${dataset}/${sigma}`;
+    if (loaded && key === loadedKey) return loaded;
+    const e = await getEngine();
+    const mUrl = modelUrl(dataset, sigma);
+    const dUrl = dataUrl(dataset);
+    const [m, d] = await Promise.all([fetchBytes(mUrl), fetchBytes(dUrl)]);
+    const model = e.loadModel(m);
+    const data = e.loadDataset(d);
+    loaded = { model, data, modelUrl: mUrl, dataUrl: dUrl };
+    loadedKey = key;
+    return loaded;
+  },
+
+  async classify(id, count, onProgress: Progress) {
+    const e = await getEngine();
+    const out: Classification = { start: 0, predictions: [], labels: [], correct: 0 };
+    for (let start = 0; start < count; start += CHUNK) {
+      await yieldToEvents();
+      if (cancelled.delete(id)) throw new Error('cancelled');
+      const part = e.classify(start, Math.min(CHUNK, count - start)) as Classification;
+      out.predictions.push(...part.predictions);
+      out.labels.push(...part.labels);
+      out.correct += part.correct;
+      onProgress(out.predictions.length, count);
+    }
+    return out;
+  },
+
+  cancel(id) {
+    cancelled.add(id);
+  },
+
+  async images(start, count) {
+    const e = await getEngine();
+    return e.images(start, count);
+  },
+
+  async noisyCounts(index, copies, sigma, seed) {
+    const e = await getEngine();
+    return e.noisyCounts(index, copies, sigma, seed);
+  },
+};
+
+Comlink.expose(api);
