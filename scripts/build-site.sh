@@ -3,7 +3,8 @@
 # test subsets, the wasm engine (pkg/) and the TypeScript UI (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+# node_modules/.bin first: wasm-opt from the npm package binaryen (see crate/Cargo.toml)
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 log() { printf '\033[1m[build]\033[0m %s\n' "$*"; }
 
@@ -18,5 +19,5 @@ log "wasm engine → pkg/"
 wasm-pack build crate --release --target web --out-dir ../pkg --no-pack --no-default-features
 
 log "UI → dist/"
-npx tsc --noEmit
+npm run --silent typecheck
 npx vite build --logLevel warn

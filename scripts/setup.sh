@@ -9,16 +9,16 @@ WASM_PACK_VERSION=0.15.1
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
-# --- Debian packages: headless Chromium + its driver, Mesa's software Vulkan (native wgpu), binaryen (wasm-opt)
+# --- Debian packages: headless Chromium + its driver, Mesa's software Vulkan (native wgpu)
 need_apt=()
-for pkg in chromium chromium-driver mesa-vulkan-drivers binaryen; do
+for pkg in chromium chromium-driver mesa-vulkan-drivers; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 # --- Rust: wasm target and the pinned wasm-bindgen CLI + wasm-pack

@@ -90,7 +90,7 @@ test('tiles are keyboard accessible and paging works', async ({ page }) => {
 
 test('a corrupt model file gives a clear error and the page recovers on the next choice', async ({ page }) => {
   await page.route('**/models/mnist-sigma0.5.safetensors', (route) =>
-    route.fulfill({ status: 200, body: Buffer.from('this is not a model') }),
+    route.fulfill({ status: 200, body: 'this is not a model' }),
   );
   await page.goto('./#dataset=mnist&sigma=0.5');
   await expect(page.locator('body')).toHaveAttribute('data-status', 'error');

@@ -11,7 +11,7 @@ const out = document.querySelector('#out')!;
 
 async function run(): Promise<void> {
   const engine = startEngine();
-  const loaded = await engine.load(dataset, sigma);
+  const loaded = await engine.load(dataset, sigma, document.baseURI);
   await engine.noisyCounts(0, batch, Number(sigma), 0); // warm-up
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {

@@ -28,7 +28,7 @@ async function refresh(): Promise<void> {
   const { dataset, sigma } = store.state;
   status.begin(`Loading ${dataset} σ = ${sigma}…`, () => void engine.cancel(id));
   try {
-    const loaded = await engine.load(dataset, sigma);
+    const loaded = await engine.load(dataset, sigma, document.baseURI);
     if (id !== job) return;
     modelPanel.show(loaded);
     const count = loaded.data.count;

@@ -50,8 +50,9 @@ export type Progress = (done: number, total: number) => void;
 
 /** What the worker offers the page (see web/worker.ts). */
 export interface EngineApi {
-  /** Fetches (once) and loads the model and test subset for a dataset and σ. */
-  load(dataset: string, sigma: string): Promise<Loaded>;
+  /** Fetches (once) and loads the model and test subset for a dataset and σ; asset paths
+   * resolve against `base` (the page's URL: a worker's own URL is elsewhere). */
+  load(dataset: string, sigma: string, base: string): Promise<Loaded>;
   /** Classifies the first `count` images, reporting progress; job `id` can be cancelled. */
   classify(id: number, count: number, onProgress: Progress): Promise<Classification>;
   cancel(id: number): void;

@@ -37,12 +37,12 @@ async function getEngine(): Promise<Engine> {
 const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
 
 const api: EngineApi = {
-  async load(dataset, sigma) {
+  async load(dataset, sigma, base) {
     const key = `${dataset}/${sigma}`;
     if (loaded && key === loadedKey) return loaded;
     const e = await getEngine();
-    const mUrl = modelUrl(dataset, sigma);
-    const dUrl = dataUrl(dataset);
+    const mUrl = new URL(modelUrl(dataset, sigma), base).href;
+    const dUrl = new URL(dataUrl(dataset), base).href;
     const [m, d] = await Promise.all([fetchBytes(mUrl), fetchBytes(dUrl)]);
     const model = e.loadModel(m);
     const data = e.loadDataset(d);

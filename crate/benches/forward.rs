@@ -9,7 +9,7 @@ use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const MODEL: &[u8] = include_bytes!("../../public/models/mnist-sigma0.25.safetensors");
-const IMAGES: &[u8] = include_bytes!("../tests/fixtures/mnist-test-head8.bsds");
+const IMAGES: &[u8] = include_bytes!("../tests/fixtures/mnist-test.bsds");
 
 fn noisy_batches(c: &mut Criterion) {
     let model = Model::from_safetensors(MODEL, &Device::Cpu).unwrap();

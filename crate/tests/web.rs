@@ -11,10 +11,10 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 const MODEL: &[u8] = include_bytes!("../../public/models/mnist-sigma0.25.safetensors");
-/// The first 8 images of the MNIST test set (`bitsmooth prepare-data`, then `Dataset::head(8)`).
-const IMAGES: &[u8] = include_bytes!("fixtures/mnist-test-head8.bsds");
+/// The first 8 images of the MNIST test set: `bitsmooth prepare-data --out /tmp/full --site crate/tests/fixtures --subset 8`.
+const IMAGES: &[u8] = include_bytes!("fixtures/mnist-test.bsds");
 /// Logits of MODEL on IMAGES computed natively by
-/// `bitsmooth eval --model public/models/mnist-sigma0.25.safetensors --data crate/tests/fixtures/mnist-test-head8.bsds --logits --json`.
+/// `bitsmooth eval --model public/models/mnist-sigma0.25.safetensors --data crate/tests/fixtures/mnist-test.bsds --logits --json`.
 const REFERENCE: &str = include_str!("fixtures/mnist-sigma0.25-head8-logits.json");
 /// Largest allowed absolute difference between wasm and native logits: both run the same f32
 /// code, but SIMD width and summation order differ.

@@ -86,8 +86,14 @@ export class GridPanel {
       tile.append(this.canvas(i));
       const caption = document.createElement('span');
       caption.className = 'caption';
-      caption.textContent = wrong ? `${pred} ✗ (${truth})` : pred;
+      caption.textContent = wrong ? `✗ ${pred}` : pred;
       tile.append(caption);
+      if (wrong) {
+        const label = document.createElement('span');
+        label.className = 'truth';
+        label.textContent = `is ${truth}`;
+        tile.append(label);
+      }
       tile.addEventListener('click', () => this.store.update({ selected: i }));
       return tile;
     });
