@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 # node_modules/.bin first: wasm-opt from the npm package binaryen (see crate/Cargo.toml)
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-log() { printf '\033[1m[build]\033[0m %s\n' "$*"; }
+log() { printf '\033[1m[build %4ds]\033[0m %s\n' "$SECONDS" "$*"; }
 
 log "native CLI"
 cargo build --release --bin bitsmooth

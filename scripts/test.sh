@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-log() { printf '\n\033[1m[test]\033[0m %s\n' "$*"; }
+log() { printf '\n\033[1m[test %4ds]\033[0m %s\n' "$SECONDS" "$*"; }
 
 bash scripts/setup.sh
 
@@ -24,3 +24,4 @@ wasm-pack test --headless --chrome --release crate --no-default-features
 
 log "end-to-end tests (Playwright, Debian's Chromium)"
 npx playwright test
+log "all tests passed"

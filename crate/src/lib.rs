@@ -10,6 +10,7 @@ pub mod error;
 pub mod eval;
 pub mod model;
 pub mod noise;
+pub mod quant;
 pub mod train;
 pub mod wasm;
 

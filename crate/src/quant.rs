@@ -1,0 +1,311 @@
+//! Quantization (Double Rounding, Huang et al. 2025): symmetric integer weights stored once at
+//! the highest bit-width h = 8, every lower bit-width l derived from them by a rounding
+//! bit-shift, and unsigned activation quantization after ReLU.
+//!
+//! ```text
+//! Wq_h = clip(round(W / s_h), -2^(h-1), 2^(h-1)-1)            stored: int8 + s_h
+//! Wq_l = clip(round(Wq_h / 2^(h-l)), -2^(l-1), 2^(l-1)-1)      the second rounding
+//! Ŵ_l  = Wq_l · s_h · 2^(h-l)                                   so s_l = s_h · 2^(h-l)
+//! ```
+//!
+//! **Rounding convention (the whole project, CPU and WGSL alike):**
+//! - float → integer (`round(W / s)`, `round(X / s)`): round half to even
+//!   (`f32::round_ties_even`, identical to WGSL's `round()`);
+//! - integer → fewer bits (the second rounding): `(q + 2^(Δ-1)) >> Δ` with an arithmetic
+//!   shift, i.e. round half towards +∞, then clamp. Integer-only, so the GPU reproduces it
+//!   bit for bit (WGSL's `>>` on `i32` is arithmetic too).
+
+use crate::error::{Error, Result};
+use crate::model::LayerSpec;
+use serde::{Deserialize, Serialize};
+
+/// Highest bit-width h: the stored integer model.
+pub const MAX_BITS: u8 = 8;
+/// Lowest supported bit-width.
+pub const MIN_BITS: u8 = 2;
+
+/// Checks that `bits` is in `MIN_BITS..=MAX_BITS`.
+pub fn check_bits(bits: u8) -> Result<()> {
+    if !(MIN_BITS..=MAX_BITS).contains(&bits) {
+        return Err(Error::Invalid(format!(
+            "bit-width {bits} is outside {MIN_BITS}..={MAX_BITS}"
+        )));
+    }
+    Ok(())
+}
+
+/// The symmetric signed range `[-2^(b-1), 2^(b-1) - 1]`.
+pub fn signed_range(bits: u8) -> (i32, i32) {
+    let half = 1i32 << (bits - 1);
+    (-half, half - 1)
+}
+
+/// The second rounding of Double Rounding: an `h`-bit integer to `l` bits by a rounding
+/// arithmetic shift (ties towards +∞), clamped to the `l`-bit range. `l ≤ h ≤ 8`.
+pub fn double_round(q: i32, h: u8, l: u8) -> i32 {
+    debug_assert!(l <= h && h <= MAX_BITS && l >= 1);
+    let delta = (h - l) as u32;
+    let shifted = if delta == 0 {
+        q
+    } else {
+        (q + (1 << (delta - 1))) >> delta
+    };
+    let (lo, hi) = signed_range(l);
+    shifted.clamp(lo, hi)
+}
+
+/// First rounding: `clip(round_half_even(w / s), range of `bits`)`.
+pub fn quantize_symmetric(w: f32, scale: f32, bits: u8) -> i32 {
+    let (lo, hi) = signed_range(bits);
+    ((w / scale).round_ties_even() as i32).clamp(lo, hi)
+}
+
+/// Unsigned activation quantization after ReLU: `clip(round_half_even(x / s), 0, 2^b - 1) · s`.
+pub fn fake_quantize_unsigned(x: f32, scale: f32, bits: u8) -> f32 {
+    let hi = ((1u32 << bits) - 1) as f32;
+    (x / scale).round_ties_even().clamp(0.0, hi) * scale
+}
+
+/// One layer's weights as Double Rounding stores them: int8 values and one f32 scale per
+/// output channel (the scale of the 8-bit grid, s_h).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuantizedWeights {
+    pub shape: Vec<usize>,
+    pub q: Vec<i8>,
+    pub scales: Vec<f32>,
+}
+
+impl QuantizedWeights {
+    /// Post-training quantization of float weights `[out, ...]` to the int8 master with
+    /// max-abs scales per output channel.
+    pub fn from_float(weights: &[f32], shape: &[usize]) -> Result<Self> {
+        let out = *shape
+            .first()
+            .ok_or_else(|| Error::Invalid("empty weight shape".into()))?;
+        if out == 0 || weights.len() != shape.iter().product::<usize>() {
+            return Err(Error::Invalid(format!(
+                "{} weights do not fill shape {shape:?}",
+                weights.len()
+            )));
+        }
+        if let Some(w) = weights.iter().find(|w| !w.is_finite()) {
+            return Err(Error::Invalid(format!("weight {w} is not finite")));
+        }
+        let per = weights.len() / out;
+        let (_, hi) = signed_range(MAX_BITS);
+        let mut q = Vec::with_capacity(weights.len());
+        let mut scales = Vec::with_capacity(out);
+        for row in weights.chunks(per) {
+            let max = row.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+            let s = if max > 0.0 { max / hi as f32 } else { 1.0 };
+            scales.push(s);
+            q.extend(
+                row.iter()
+                    .map(|&w| quantize_symmetric(w, s, MAX_BITS) as i8),
+            );
+        }
+        Ok(Self {
+            shape: shape.to_vec(),
+            q,
+            scales,
+        })
+    }
+
+    fn per_channel(&self) -> usize {
+        self.q.len() / self.scales.len()
+    }
+
+    /// The integer weights at `bits`, derived from the int8 master by [`double_round`].
+    pub fn integers_at(&self, bits: u8) -> Result<Vec<i8>> {
+        check_bits(bits)?;
+        Ok(self
+            .q
+            .iter()
+            .map(|&v| double_round(v as i32, MAX_BITS, bits) as i8)
+            .collect())
+    }
+
+    /// Scale of the `bits` grid per output channel: s_l = s_h · 2^(h-l).
+    pub fn scales_at(&self, bits: u8) -> Result<Vec<f32>> {
+        check_bits(bits)?;
+        let factor = (1u32 << (MAX_BITS - bits)) as f32;
+        Ok(self.scales.iter().map(|s| s * factor).collect())
+    }
+
+    /// Dequantized weights Ŵ_l = Wq_l · s_l, in the original layout.
+    pub fn dequantize(&self, bits: u8) -> Result<Vec<f32>> {
+        let ints = self.integers_at(bits)?;
+        let scales = self.scales_at(bits)?;
+        let per = self.per_channel();
+        Ok(ints
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v as f32 * scales[i / per])
+            .collect())
+    }
+}
+
+/// Bits per quantizable layer, in forward order (weights and activations).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub weight_bits: Vec<u8>,
+    pub act_bits: Vec<u8>,
+}
+
+impl Policy {
+    /// Every layer at `w` weight bits and `a` activation bits.
+    pub fn uniform(layers: usize, w: u8, a: u8) -> Result<Self> {
+        let p = Self {
+            weight_bits: vec![w; layers],
+            act_bits: vec![a; layers],
+        };
+        p.validate(layers)?;
+        Ok(p)
+    }
+
+    /// Checks the length against the model's layer count and every width against 2..=8.
+    pub fn validate(&self, layers: usize) -> Result<()> {
+        for (what, bits) in [
+            ("weight", &self.weight_bits),
+            ("activation", &self.act_bits),
+        ] {
+            if bits.len() != layers {
+                return Err(Error::Invalid(format!(
+                    "the {what} policy lists {} bit-widths, the model has {layers} quantizable layers",
+                    bits.len()
+                )));
+            }
+            for (i, &b) in bits.iter().enumerate() {
+                check_bits(b).map_err(|e| Error::Invalid(format!("layer {i} {what}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bit operations per image: Σ MACs × b_w × b_a.
+pub fn bops(layers: &[LayerSpec], policy: &Policy) -> Result<u64> {
+    policy.validate(layers.len())?;
+    Ok(layers
+        .iter()
+        .zip(policy.weight_bits.iter().zip(&policy.act_bits))
+        .map(|(l, (&w, &a))| l.macs() * w as u64 * a as u64)
+        .sum())
+}
+
+/// Model size in bytes of the quantized weights: Σ params × b_w / 8.
+pub fn size_bytes(layers: &[LayerSpec], policy: &Policy) -> Result<f64> {
+    policy.validate(layers.len())?;
+    Ok(layers
+        .iter()
+        .zip(&policy.weight_bits)
+        .map(|(l, &w)| l.weights() as f64 * w as f64 / 8.0)
+        .sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The second rounding computed independently, in floating point: floor(q / 2^Δ + 1/2),
+    /// then clamp.
+    fn reference(q: i32, l: u8) -> i32 {
+        let delta = (MAX_BITS - l) as i32;
+        let v = (q as f64 / 2f64.powi(delta) + 0.5).floor() as i32;
+        let (lo, hi) = signed_range(l);
+        v.clamp(lo, hi)
+    }
+
+    #[test]
+    fn double_round_equals_the_float_formula_for_every_int8_value_and_every_width() {
+        for l in 1..=MAX_BITS {
+            for q in -128..=127 {
+                assert_eq!(double_round(q, MAX_BITS, l), reference(q, l), "q={q} l={l}");
+            }
+        }
+    }
+
+    #[test]
+    fn double_round_clamps_at_both_ends_and_rounds_ties_up() {
+        assert_eq!(double_round(127, 8, 2), 1); // 127/64 ≈ 1.98 → 2 → clamped to 1
+        assert_eq!(double_round(-128, 8, 2), -2);
+        assert_eq!(double_round(127, 8, 7), 63); // 63.5 → 64 → clamped to 63
+        assert_eq!(double_round(-128, 8, 4), -8);
+        assert_eq!(double_round(8, 8, 4), 1); // 8/16 = 0.5 → 1 (tie towards +∞)
+        assert_eq!(double_round(-8, 8, 4), 0); // -0.5 → 0 (tie towards +∞)
+        assert_eq!(double_round(-9, 8, 4), -1);
+        assert_eq!(double_round(77, 8, 8), 77);
+    }
+
+    #[test]
+    fn scales_double_per_dropped_bit_and_dequantization_matches_the_formula() {
+        let w = [0.5f32, -0.25, 0.1, 0.0, -1.0, 0.3];
+        let qw = QuantizedWeights::from_float(&w, &[2, 3]).unwrap();
+        assert_eq!(qw.q, vec![127, -64, 25, 0, -127, 38]);
+        for l in MIN_BITS..=MAX_BITS {
+            let s = qw.scales_at(l).unwrap();
+            for (c, &sl) in s.iter().enumerate() {
+                assert_eq!(sl, qw.scales[c] * 2f32.powi((8 - l) as i32));
+            }
+            let deq = qw.dequantize(l).unwrap();
+            let ints = qw.integers_at(l).unwrap();
+            for i in 0..6 {
+                assert_eq!(deq[i], ints[i] as f32 * s[i / 3]);
+            }
+        }
+        // 8-bit dequantization is within half a step of the float weights
+        let deq8 = qw.dequantize(8).unwrap();
+        for i in 0..6 {
+            assert!((deq8[i] - w[i]).abs() <= 0.5 * qw.scales[i / 3] + 1e-7);
+        }
+    }
+
+    #[test]
+    fn bits_outside_two_to_eight_and_bad_policies_are_rejected_with_messages() {
+        let qw = QuantizedWeights::from_float(&[1.0, 2.0], &[1, 2]).unwrap();
+        assert!(qw
+            .integers_at(1)
+            .unwrap_err()
+            .to_string()
+            .contains("outside 2..=8"));
+        assert!(qw.dequantize(9).is_err());
+        let layers = crate::model::architecture();
+        let short = Policy {
+            weight_bits: vec![8; 3],
+            act_bits: vec![8; 3],
+        };
+        assert!(bops(&layers, &short)
+            .unwrap_err()
+            .to_string()
+            .contains("3 bit-widths"));
+        let mut p = Policy::uniform(layers.len(), 8, 8).unwrap();
+        p.act_bits[2] = 0;
+        assert!(size_bytes(&layers, &p)
+            .unwrap_err()
+            .to_string()
+            .contains("layer 2 activation"));
+        assert!(QuantizedWeights::from_float(&[f32::NAN], &[1, 1]).is_err());
+        assert!(QuantizedWeights::from_float(&[1.0], &[1, 2]).is_err());
+    }
+
+    #[test]
+    fn bops_and_size_follow_macs_and_params() {
+        let layers = crate::model::architecture();
+        let macs: u64 = layers.iter().map(LayerSpec::macs).sum();
+        let weights: usize = layers.iter().map(LayerSpec::weights).sum();
+        let p8 = Policy::uniform(layers.len(), 8, 8).unwrap();
+        let p4 = Policy::uniform(layers.len(), 4, 4).unwrap();
+        assert_eq!(bops(&layers, &p8).unwrap(), 64 * macs);
+        assert_eq!(bops(&layers, &p4).unwrap(), 16 * macs);
+        assert_eq!(size_bytes(&layers, &p8).unwrap(), weights as f64);
+        assert_eq!(size_bytes(&layers, &p4).unwrap(), weights as f64 / 2.0);
+    }
+
+    #[test]
+    fn unsigned_activation_quantization_clips_to_the_grid() {
+        assert_eq!(fake_quantize_unsigned(-1.0, 0.1, 4), 0.0);
+        assert_eq!(fake_quantize_unsigned(100.0, 0.1, 4), 15.0 * 0.1);
+        assert!((fake_quantize_unsigned(0.26, 0.1, 4) - 0.3).abs() < 1e-6);
+        assert_eq!(fake_quantize_unsigned(0.25, 0.1, 4), 0.2); // 2.5 → 2 (half to even)
+    }
+}
