@@ -2,14 +2,16 @@
 //! robustness; the same engine runs natively (CLI, tests, benchmarks) and as wasm in a browser.
 //!
 //! Modules are layered so that dependencies point one way:
-//! `data` → `model` → `train`/`eval`; `wasm` (the only module that knows about JavaScript)
-//! and `cli` sit on top.
+//! `data` → `model` → `train`/`eval`, and `data` → `model` → `smoothing` (randomized
+//! smoothing certification and its incremental form, IRS); `wasm` (the only module that
+//! knows about JavaScript) and `cli` sit on top.
 
 pub mod data;
 pub mod error;
 pub mod eval;
 pub mod model;
 pub mod noise;
+pub mod smoothing;
 pub mod train;
 pub mod wasm;
 
