@@ -25,9 +25,13 @@
 //! No I/O and no clocks in here: callers time runs themselves (`std::time::Instant` does not
 //! exist in a browser) and report progress through the hooks every long call takes.
 
+pub mod bounds;
 pub mod classifier;
 pub mod noise;
 
+pub use bounds::{
+    binomial_test_p_value, certified_radius, clopper_pearson_lower, clopper_pearson_upper,
+};
 pub use classifier::BaseClassifier;
 pub use noise::{standard_normal, NoiseKey, NoisyCopies, IMAGE_PIXELS};
 
