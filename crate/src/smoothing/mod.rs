@@ -26,11 +26,16 @@
 //! exist in a browser) and report progress through the hooks every long call takes.
 
 pub mod bounds;
+pub mod certify;
 pub mod classifier;
 pub mod noise;
 
 pub use bounds::{
     binomial_test_p_value, certified_radius, clopper_pearson_lower, clopper_pearson_upper,
+};
+pub use certify::{
+    certify, predict, sample_counts, Certificate, CertifyParams, Outcome, PredictParams,
+    Prediction, ESTIMATION_SAMPLES, MAX_BATCH, MAX_SAMPLES, PREDICTION_SAMPLES, SELECTION_SAMPLES,
 };
 pub use classifier::BaseClassifier;
 pub use noise::{standard_normal, NoiseKey, NoisyCopies, IMAGE_PIXELS};
@@ -38,6 +43,9 @@ pub use noise::{standard_normal, NoiseKey, NoisyCopies, IMAGE_PIXELS};
 /// Base classifiers with known behaviour, for the tests of every file in this module.
 #[cfg(test)]
 pub(crate) mod mocks {
+    use super::BaseClassifier;
+    use crate::error::Result;
+
     /// A well-mixed 32-bit hash (the finaliser of MurmurHash3), to make a classifier's answer
     /// look random over the noise while staying a pure function of its input.
     pub fn mix(mut h: u32) -> u32 {
@@ -46,5 +54,81 @@ pub(crate) mod mocks {
         h ^= h >> 13;
         h = h.wrapping_mul(0xc2b2_ae35);
         h ^ (h >> 16)
+    }
+
+    fn hash_input(input: &[f32]) -> u32 {
+        input[..8]
+            .iter()
+            .fold(0x1234_5678, |h, v| mix(h ^ v.to_bits()))
+    }
+
+    /// f(x) = `class` for every x: p_A = 1, so the certificate is known in closed form.
+    pub struct Constant {
+        pub class: u32,
+        pub classes: usize,
+        /// How many batches it has classified (to see where a cancelled run stopped).
+        pub batches: usize,
+    }
+
+    impl Constant {
+        pub fn new(class: u32) -> Self {
+            Self {
+                class,
+                classes: 10,
+                batches: 0,
+            }
+        }
+    }
+
+    impl BaseClassifier for Constant {
+        fn num_classes(&self) -> usize {
+            self.classes
+        }
+        fn classify_batch(&mut self, _inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
+            self.batches += 1;
+            Ok(vec![self.class; batch])
+        }
+    }
+
+    /// A linear classifier on one pixel: class 1 if x[pixel] > threshold, else 0. Smoothed,
+    /// P(f(x + ε) = 1) = Φ((x[pixel] − threshold)/σ), and the exact certified radius is the
+    /// distance |x[pixel] − threshold| to the decision boundary.
+    pub struct Threshold {
+        pub pixel: usize,
+        pub threshold: f32,
+    }
+
+    impl BaseClassifier for Threshold {
+        fn num_classes(&self) -> usize {
+            10
+        }
+        fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
+            let pixels = inputs.len() / batch;
+            Ok(inputs
+                .chunks(pixels)
+                .map(|x| u32::from(x[self.pixel] > self.threshold))
+                .collect())
+        }
+    }
+
+    /// A class that looks uniformly random over the noise (a hash of the noisy input modulo
+    /// 10): the smoothed classifier has no majority class, so CERTIFY and PREDICT abstain.
+    pub struct Scrambled;
+
+    impl BaseClassifier for Scrambled {
+        fn num_classes(&self) -> usize {
+            10
+        }
+        fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
+            let pixels = inputs.len() / batch;
+            Ok(inputs.chunks(pixels).map(|x| hash_input(x) % 10).collect())
+        }
+    }
+
+    /// A 28×28 image whose first pixel is `first` and the rest mid-grey.
+    pub fn image(first: u8) -> Vec<u8> {
+        let mut x = vec![128u8; super::IMAGE_PIXELS];
+        x[0] = first;
+        x
     }
 }
