@@ -65,6 +65,7 @@ macro_rules! completed_or_return {
         }
     };
 }
+pub(crate) use completed_or_return;
 
 pub(crate) fn check_samples(name: &str, what: &str, count: u64) -> Result<()> {
     if !(1..=MAX_SAMPLES).contains(&count) {

@@ -28,6 +28,7 @@
 pub mod bounds;
 pub mod certify;
 pub mod classifier;
+pub mod irs;
 pub mod noise;
 
 pub use bounds::{
@@ -38,6 +39,7 @@ pub use certify::{
     Prediction, ESTIMATION_SAMPLES, MAX_BATCH, MAX_SAMPLES, PREDICTION_SAMPLES, SELECTION_SAMPLES,
 };
 pub use classifier::BaseClassifier;
+pub use irs::{certify_incremental, IncrementalCertificate, IrsParams, IrsPath, DEFAULT_GAMMA};
 pub use noise::{standard_normal, NoiseKey, NoisyCopies, IMAGE_PIXELS};
 
 /// Base classifiers with known behaviour, for the tests of every file in this module.
@@ -122,6 +124,36 @@ pub(crate) mod mocks {
         fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
             let pixels = inputs.len() / batch;
             Ok(inputs.chunks(pixels).map(|x| hash_input(x) % 10).collect())
+        }
+    }
+
+    /// Agrees with `inner` except on a pseudo-random fraction `rate` of the noisy inputs,
+    /// where it answers the next class: a stand-in for a quantized copy of `inner`.
+    pub struct Perturbed<C> {
+        pub inner: C,
+        pub rate: f64,
+    }
+
+    impl<C: BaseClassifier> BaseClassifier for Perturbed<C> {
+        fn num_classes(&self) -> usize {
+            self.inner.num_classes()
+        }
+        fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
+            let classes = self.num_classes() as u32;
+            let pixels = inputs.len() / batch;
+            let base = self.inner.classify_batch(inputs, batch)?;
+            let cut = (self.rate * 2f64.powi(32)) as u64;
+            Ok(inputs
+                .chunks(pixels)
+                .zip(base)
+                .map(|(x, c)| {
+                    if u64::from(mix(hash_input(x) ^ 0x9e37_79b9)) < cut {
+                        (c + 1) % classes
+                    } else {
+                        c
+                    }
+                })
+                .collect())
         }
     }
 
