@@ -29,6 +29,7 @@ pub mod bounds;
 pub mod certify;
 pub mod classifier;
 pub mod irs;
+pub mod metrics;
 pub mod noise;
 
 pub use bounds::{
@@ -40,6 +41,7 @@ pub use certify::{
 };
 pub use classifier::BaseClassifier;
 pub use irs::{certify_incremental, IncrementalCertificate, IrsParams, IrsPath, DEFAULT_GAMMA};
+pub use metrics::{acr, certified_accuracy, certified_accuracy_curve, CertificationRow};
 pub use noise::{standard_normal, NoiseKey, NoisyCopies, IMAGE_PIXELS};
 
 /// Base classifiers with known behaviour, for the tests of every file in this module.
