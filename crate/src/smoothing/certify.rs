@@ -113,7 +113,7 @@ pub(crate) fn for_each_batch(
 }
 
 /// How many of the noisy copies `samples` of an image the base classifier f assigns to each
-/// class: counts[c] = #{s ∈ samples : f(x + σ·ε_s) = c}. Works in batches of `batch` copies
+/// class: `counts[c]` = #{s ∈ samples : f(x + σ·ε_s) = c}. Works in batches of `batch` copies
 /// (memory independent of the number of samples) and calls `progress(done, total)` after
 /// each batch; returning false from it cancels the run.
 pub fn sample_counts(
@@ -197,7 +197,7 @@ pub struct Certificate {
     pub c_hat: u32,
     /// Lower Clopper–Pearson bound on P(f(x + ε) = ĉ_A) at confidence 1 − α.
     pub p_a: f64,
-    /// counts[ĉ_A] among the n estimation draws.
+    /// `counts[ĉ_A]` among the n estimation draws.
     pub n_a: u64,
     pub n: u64,
     pub n0: u64,

@@ -3,10 +3,10 @@
 //!
 //! The smoothed classifier of a base classifier f at noise level σ is
 //! g(x) = argmax_c P(f(x + ε) = c), ε ~ N(0, σ²I). It cannot be evaluated exactly, so
-//! [`certify`] and [`predict`] estimate it from noisy copies of x with statistical guarantees
+//! [`certify()`] and [`predict`] estimate it from noisy copies of x with statistical guarantees
 //! that hold with probability at least 1 − α over the noise:
 //!
-//! - [`certify`] (CERTIFY): the class it returns is g(x), and g is constant on the ℓ₂ ball of
+//! - [`certify()`] (CERTIFY): the class it returns is g(x), and g is constant on the ℓ₂ ball of
 //!   the returned radius σ·Φ⁻¹(p_A) around x, where p_A is the lower Clopper–Pearson bound
 //!   of the top class's probability. It abstains when p_A < ½.
 //! - [`predict`] (PREDICT): the class it returns is g(x); it abstains when a two-sided binomial
