@@ -2,8 +2,9 @@
 //! robustness; the same engine runs natively (CLI, tests, benchmarks) and as wasm in a browser.
 //!
 //! Modules are layered so that dependencies point one way:
-//! `data` → `model` → `train`/`eval`; `wasm` (the only module that knows about JavaScript)
-//! and `cli` sit on top.
+//! `data` → `model` → `quant` (Double Rounding) → `smoothing` (randomized smoothing
+//! certification and its incremental form, IRS); `train`/`eval` use `model`; `wasm` (the only module that
+//! knows about JavaScript) and `cli` sit on top.
 
 pub mod data;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod eval;
 pub mod model;
 pub mod noise;
 pub mod quant;
+pub mod smoothing;
 pub mod train;
 pub mod wasm;
 

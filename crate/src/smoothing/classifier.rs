@@ -1,0 +1,119 @@
+//! The base classifier f of randomized smoothing, seen only through the classes it assigns
+//! to a batch of inputs — so the same certification runs on the candle reference model, a
+//! faster CPU executor, or a GPU.
+
+use crate::error::{Error, Result};
+use crate::model::{Model, IMAGE_SIDE};
+use crate::smoothing::noise::IMAGE_PIXELS;
+use candle_core::Tensor;
+
+/// A base classifier f: inputs → classes, applied to a batch of (noisy) images at a time.
+pub trait BaseClassifier {
+    /// Number of classes k; every answer is in 0..k.
+    fn num_classes(&self) -> usize;
+
+    /// The class f(x) of each of `batch` images given row-major as `[batch, 1, 28, 28]`
+    /// (`inputs.len() == batch · 784`, values in [0, 1] plus noise, unclipped).
+    /// Returns exactly `batch` classes, in input order.
+    fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>>;
+}
+
+impl<C: BaseClassifier + ?Sized> BaseClassifier for &mut C {
+    fn num_classes(&self) -> usize {
+        (**self).num_classes()
+    }
+
+    fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
+        (**self).classify_batch(inputs, batch)
+    }
+}
+
+/// The candle model, run on the device its weights live on (evaluation mode: BN uses its
+/// running statistics, so a batch's answers do not depend on each other).
+impl BaseClassifier for Model {
+    fn num_classes(&self) -> usize {
+        crate::model::NUM_CLASSES
+    }
+
+    fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
+        if inputs.len() != batch * IMAGE_PIXELS {
+            return Err(Error::Invalid(format!(
+                "a batch of {batch} images needs {} values, got {}",
+                batch * IMAGE_PIXELS,
+                inputs.len()
+            )));
+        }
+        let x = Tensor::from_slice(
+            inputs,
+            (batch, 1, IMAGE_SIDE, IMAGE_SIDE),
+            self.weights[0].device(),
+        )?;
+        self.predict(&x)
+    }
+}
+
+/// Calls `f` and checks its answer: `batch` classes, each below `f.num_classes()`.
+pub(crate) fn classify_checked(
+    f: &mut dyn BaseClassifier,
+    inputs: &[f32],
+    batch: usize,
+) -> Result<Vec<u32>> {
+    let classes = f.classify_batch(inputs, batch)?;
+    if classes.len() != batch {
+        return Err(Error::Invalid(format!(
+            "the base classifier answered {} classes for a batch of {batch} images",
+            classes.len()
+        )));
+    }
+    let k = f.num_classes();
+    if let Some(bad) = classes.iter().find(|&&c| c as usize >= k) {
+        return Err(Error::Invalid(format!(
+            "the base classifier answered class {bad}, but it has only {k} classes"
+        )));
+    }
+    Ok(classes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelMeta;
+    use candle_core::Device;
+
+    #[test]
+    fn model_classifies_a_batch_like_predict() {
+        let mut model = Model::init(ModelMeta::new("mnist", 0.25), 1, &Device::Cpu).unwrap();
+        let inputs: Vec<f32> = (0..3 * IMAGE_PIXELS)
+            .map(|i| ((i * 37) % 101) as f32 / 100.0)
+            .collect();
+        let x = Tensor::from_slice(&inputs, (3, 1, 28, 28), &Device::Cpu).unwrap();
+        let want = model.predict(&x).unwrap();
+        let got = classify_checked(&mut model, &inputs, 3).unwrap();
+        assert_eq!(got, want);
+        assert!(got.iter().all(|&c| c < 10));
+        let err = model
+            .classify_batch(&inputs[..100], 3)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2352 values"), "{err}");
+    }
+
+    struct Broken(Vec<u32>);
+    impl BaseClassifier for Broken {
+        fn num_classes(&self) -> usize {
+            10
+        }
+        fn classify_batch(&mut self, _: &[f32], _: usize) -> Result<Vec<u32>> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn answers_of_the_wrong_length_or_range_are_errors() {
+        let inputs = vec![0.0; 2 * IMAGE_PIXELS];
+        let short = classify_checked(&mut Broken(vec![1]), &inputs, 2).unwrap_err();
+        assert!(short.to_string().contains("1 classes for a batch of 2"));
+        let out_of_range = classify_checked(&mut Broken(vec![1, 10]), &inputs, 2).unwrap_err();
+        assert!(out_of_range.to_string().contains("class 10"));
+    }
+}
