@@ -98,3 +98,97 @@ fn corrupt_model_and_missing_files_exit_nonzero_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("training σ must be ≥ 0"));
 }
+
+/// The TSV without its `time` column (wall-clock seconds differ between runs).
+fn without_time(tsv: &str) -> Vec<Vec<String>> {
+    tsv.lines()
+        .map(|l| {
+            l.split('\t')
+                .enumerate()
+                .filter(|(i, _)| *i != 5)
+                .map(|(_, c)| c.to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn certify(dir: &std::path::Path, name: &str, seed: &str) -> (std::process::Output, String) {
+    let out = dir.join(name);
+    let output = bitsmooth(&[
+        "certify",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--data",
+        "crate/tests/fixtures/mnist-test.bsds",
+        "--n0",
+        "20",
+        "--n",
+        "200",
+        "--count",
+        "3",
+        "--skip",
+        "2",
+        "--seed",
+        seed,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let tsv = std::fs::read_to_string(&out).unwrap_or_default();
+    (output, tsv)
+}
+
+#[test]
+fn certify_writes_the_reference_columns_and_the_same_seed_gives_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, a) = certify(dir.path(), "a.tsv", "7");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = without_time(&a);
+    assert_eq!(
+        rows[0],
+        ["idx", "label", "predict", "radius", "correct", "nA", "n"]
+    );
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[1][0], "2");
+    for row in &rows[1..] {
+        assert_eq!(row[6], "200");
+        let (n_a, radius): (u64, f64) = (row[5].parse().unwrap(), row[3].parse().unwrap());
+        assert!(n_a <= 200 && radius >= 0.0);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ACR") && stdout.contains("certified accuracy at r = 0.50"),
+        "{stdout}"
+    );
+
+    let (_, b) = certify(dir.path(), "b.tsv", "7");
+    assert_eq!(without_time(&b), rows);
+}
+
+#[test]
+fn certify_rejects_bad_sigma_alpha_and_sample_counts() {
+    for (flag, value, message) in [
+        ("--sigma", "0", "σ"),
+        ("--alpha", "1.5", "α"),
+        ("--n0", "0", "n0"),
+        ("--n", "999999999999", "n"),
+    ] {
+        let arg = format!("{flag}={value}");
+        let out = bitsmooth(&[
+            "certify",
+            "--model",
+            "public/models/mnist-sigma0.25.safetensors",
+            "--data",
+            "crate/tests/fixtures/mnist-test.bsds",
+            &arg,
+            "--out",
+            "/dev/null",
+        ]);
+        assert!(!out.status.success(), "{arg} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{arg}: {err}");
+    }
+}
