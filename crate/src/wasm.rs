@@ -6,6 +6,7 @@ use crate::data::Dataset;
 use crate::error::Error;
 use crate::eval;
 use crate::model::{LayerSpec, Model};
+use crate::smoothing::{self, CertificationRow, CertifyParams, NoiseKey, NoisyCopies};
 use candle_core::Device;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -60,6 +61,39 @@ struct DatasetInfo {
     rows: usize,
     cols: usize,
     classes: usize,
+}
+
+/// Settings of one certification, as JavaScript passes them.
+#[derive(serde::Deserialize)]
+pub struct CertifySettings {
+    /// Noise level σ > 0 (normally the model's own).
+    pub sigma: f32,
+    /// Selection samples, 1..=10⁷.
+    pub n0: f64,
+    /// Estimation samples, 1..=10⁷.
+    pub n: f64,
+    /// Failure probability α ∈ (0, 1).
+    pub alpha: f64,
+    /// Seed of the counter-based noise.
+    pub seed: u32,
+    /// Noisy copies per forward pass, 1..=10,000.
+    pub batch: usize,
+}
+
+/// A certified image as the UI shows it: the TSV row plus the statistics behind it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertifiedImage {
+    #[serde(flatten)]
+    row: CertificationRow,
+    /// Lower confidence bound of the top class's probability.
+    p_a: f64,
+    /// The guess from the selection draws (kept when abstaining).
+    c_hat: u32,
+    /// Class counts of the n estimation draws.
+    counts: Vec<u64>,
+    sigma: f32,
+    seed: u32,
 }
 
 /// One model and one dataset, loaded from bytes the worker fetched.
@@ -185,4 +219,106 @@ impl Engine {
         )
         .map_err(js_err)
     }
+
+    /// CERTIFY (Cohen et al. 2019) for image `index`: with probability ≥ 1 − α the smoothed
+    /// classifier's prediction cannot change within the returned ℓ₂ radius. `settings` is
+    /// `{ sigma, n0, n, alpha, seed, batch }` (see [`CertifySettings`]); bad values are errors
+    /// that name the setting. `on_progress(done, total)` is called after every batch.
+    pub fn certify(
+        &mut self,
+        index: usize,
+        settings: JsValue,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsError> {
+        let s: CertifySettings = serde_wasm_bindgen::from_value(settings)
+            .map_err(|e| js_err(format!("certification settings: {e}")))?;
+        let (sigma, seed) = (s.sigma, s.seed);
+        let params = CertifyParams {
+            sigma,
+            n0: sample_count("n0", s.n0)?,
+            n: sample_count("n", s.n)?,
+            alpha: s.alpha,
+            batch: s.batch,
+        };
+        params.validate().map_err(js_err)?;
+        let data = self
+            .data
+            .as_ref()
+            .ok_or_else(|| js_err("no dataset loaded: call loadDataset first"))?;
+        data.check_range(index, 1).map_err(js_err)?;
+        let image = data.image(index).to_vec();
+        let label = data.labels[index] as u32;
+        let model = self
+            .model
+            .as_mut()
+            .ok_or_else(|| js_err("no model loaded: call loadModel first"))?;
+        let started = js_sys::Date::now();
+        let mut progress = |done: u64, total: u64| {
+            if let Some(f) = &on_progress {
+                // a throwing callback must not abort the certification
+                let _ = f.call2(
+                    &JsValue::NULL,
+                    &JsValue::from_f64(done as f64),
+                    &JsValue::from_f64(total as f64),
+                );
+            }
+            true
+        };
+        let key = NoiseKey::new(seed as u64, index as u32);
+        let cert = smoothing::certify(model, &image, &params, key, &mut progress)
+            .map_err(js_err)?
+            .completed()
+            .ok_or_else(|| js_err("certification was cancelled"))?;
+        let seconds = (js_sys::Date::now() - started) / 1000.0;
+        to_js(&CertifiedImage {
+            row: CertificationRow::from_certificate(index as u64, label, &cert, seconds),
+            p_a: cert.p_a,
+            c_hat: cert.c_hat,
+            counts: cert.counts.clone(),
+            sigma,
+            seed,
+        })
+    }
+
+    /// `count` of the noisy copies CERTIFY's estimation draws see for image `index` (the same
+    /// counter-based noise), clamped to [0, 1] and scaled to 0..=255 for display.
+    #[wasm_bindgen(js_name = noisyImages)]
+    pub fn noisy_images(
+        &self,
+        index: usize,
+        count: usize,
+        sigma: f32,
+        seed: u32,
+    ) -> Result<Vec<u8>, JsError> {
+        if count == 0 || count > 64 {
+            return Err(js_err(Error::Invalid(format!(
+                "count must be in 1..=64, got {count}"
+            ))));
+        }
+        let data = self.data()?;
+        data.check_range(index, 1).map_err(js_err)?;
+        let copies = NoisyCopies::new(
+            data.image(index),
+            sigma,
+            NoiseKey::new(seed as u64, index as u32),
+        )
+        .map_err(js_err)?;
+        let first = smoothing::ESTIMATION_SAMPLES;
+        let mut values = Vec::new();
+        copies.fill(first..first + count as u64, &mut values);
+        Ok(values
+            .iter()
+            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect())
+    }
+}
+
+/// A sample count from JavaScript (a number): a whole number ≥ 0, else a clear error.
+fn sample_count(name: &str, value: f64) -> Result<u64, JsError> {
+    if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9.0e15) {
+        return Err(js_err(Error::Invalid(format!(
+            "{name} must be a whole number of samples, got {value}"
+        ))));
+    }
+    Ok(value as u64)
 }

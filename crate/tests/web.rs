@@ -61,6 +61,44 @@ fn noisy_counts_are_reproducible_from_the_seed() {
     assert!(a[data.labels[0] as usize] >= 48, "{a:?}");
 }
 
+/// `bitsmooth certify --model public/models/mnist-sigma0.25.safetensors --sigma 0.75 --data crate/tests/fixtures/mnist-test.bsds --n0 20 --n 200 --seed 3 --out crate/tests/fixtures/mnist-certify-sigma0.75-n200-seed3.tsv`
+const CERTIFIED: &str = include_str!("fixtures/mnist-certify-sigma0.75-n200-seed3.tsv");
+
+#[wasm_bindgen_test(unsupported = test)]
+fn certification_counts_equal_the_native_cli_run_for_the_same_seed() {
+    use bitsmooth::smoothing::{certify, CertifyParams, NoiseKey};
+    let mut model = Model::from_safetensors(MODEL, &Device::Cpu).unwrap();
+    let data = Dataset::from_bytes(IMAGES).unwrap();
+    let params = CertifyParams {
+        sigma: 0.75,
+        n0: 20,
+        n: 200,
+        alpha: 0.001,
+        batch: 100,
+    };
+    for line in CERTIFIED.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let idx: usize = cols[0].parse().unwrap();
+        let cert = certify(
+            &mut model,
+            data.image(idx),
+            &params,
+            NoiseKey::new(3, idx as u32),
+            &mut |_, _| true,
+        )
+        .unwrap()
+        .completed()
+        .unwrap();
+        let predict = cert.prediction.map_or(-1, |c| c as i64);
+        assert_eq!(predict.to_string(), cols[2], "image {idx}");
+        assert_eq!(cert.n_a.to_string(), cols[6], "image {idx}: nA");
+        assert!(
+            (cert.radius - cols[3].parse::<f64>().unwrap()).abs() < 1e-4,
+            "image {idx}: radius"
+        );
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod through_the_js_api {
     use super::*;
@@ -95,5 +133,60 @@ mod through_the_js_api {
         assert!(message(engine.noisy_counts(0, 10, f32::NAN, 1).unwrap_err()).contains("σ"));
         assert!(message(engine.images(7, 2).unwrap_err()).contains("images 7..9"));
         assert_eq!(engine.images(0, 2).unwrap().len(), 2 * 784);
+    }
+
+    /// A settings object as JavaScript would build it (NaN stays a number).
+    fn settings(sigma: f32, n0: f64, n: f64, alpha: f64) -> JsValue {
+        let o = js_sys::Object::new();
+        for (k, v) in [
+            ("sigma", sigma as f64),
+            ("n0", n0),
+            ("n", n),
+            ("alpha", alpha),
+            ("seed", 3.0),
+            ("batch", 100.0),
+        ] {
+            js_sys::Reflect::set(&o, &k.into(), &JsValue::from_f64(v)).unwrap();
+        }
+        o.into()
+    }
+
+    #[wasm_bindgen_test]
+    fn certify_through_the_js_api_is_reproducible_and_rejects_bad_settings() {
+        let mut engine = Engine::new();
+        engine.load_model(MODEL).unwrap();
+        engine.load_dataset(IMAGES).unwrap();
+        let get = |v: &JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).unwrap();
+        let a = engine
+            .certify(1, settings(0.25, 20.0, 200.0, 0.001), None)
+            .unwrap();
+        let b = engine
+            .certify(1, settings(0.25, 20.0, 200.0, 0.001), None)
+            .unwrap();
+        assert_eq!(get(&a, "nA").as_f64(), get(&b, "nA").as_f64());
+        assert_eq!(get(&a, "predict").as_f64(), Some(2.0));
+        assert!(get(&a, "radius").as_f64().unwrap() > 0.0);
+        for (bad, what) in [
+            (settings(0.0, 20.0, 200.0, 0.001), "σ"),
+            (settings(f32::NAN, 20.0, 200.0, 0.001), "σ"),
+            (settings(0.25, 0.0, 200.0, 0.001), "n0"),
+            (settings(0.25, 20.0, 1e12, 0.001), "n"),
+            (settings(0.25, 20.0, 2.5, 0.001), "n"),
+            (settings(0.25, 20.0, 200.0, 1.0), "α"),
+        ] {
+            let err = message(engine.certify(1, bad, None).unwrap_err());
+            assert!(err.contains(what), "{err}");
+        }
+        assert!(message(
+            engine
+                .certify(9, settings(0.25, 20.0, 200.0, 0.001), None)
+                .unwrap_err()
+        )
+        .contains("images 9..10"));
+        assert!(engine
+            .certify(1, JsValue::from_str("nonsense"), None)
+            .is_err());
+        assert_eq!(engine.noisy_images(1, 4, 0.25, 3).unwrap().len(), 4 * 784);
+        assert!(engine.noisy_images(1, 0, 0.25, 3).is_err());
     }
 }
