@@ -5,6 +5,7 @@ use crate::data::{fashion, idx, Dataset};
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::model::{Model, ModelMeta};
+use crate::quant::{self, Policy};
 use crate::smoothing;
 use crate::train::{self, TrainConfig};
 use candle_core::Device;
@@ -35,6 +36,63 @@ impl DatasetName {
             DatasetName::Mnist => "mnist",
             DatasetName::Fashion => "fashion",
         }
+    }
+}
+
+/// Which bit policy to run the model at (post-training quantization of the float model).
+#[derive(clap::Args, Clone, Debug)]
+struct PolicyArgs {
+    /// Uniform bit-width B for weights and activations (w{B}a{B}), 2..=8. Default: float.
+    #[arg(long, conflicts_with = "policy")]
+    bits: Option<u8>,
+    /// Weight bits per quantizable layer in forward order, e.g. 8,6,4,4,4,4,6,8.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Activation bits: one width for every layer or one per layer (default: --bits, or 8).
+    #[arg(long)]
+    act_bits: Option<String>,
+    /// Noisy training images used to calibrate the activation quantizers.
+    #[arg(long, default_value_t = 512)]
+    calibration: usize,
+}
+
+impl PolicyArgs {
+    /// The policy asked for, if any, checked against the model's layer count.
+    fn resolve(&self, layers: usize) -> Result<Option<Policy>> {
+        let weight_bits = match (&self.bits, &self.policy) {
+            (Some(b), _) => vec![*b; layers],
+            (None, Some(list)) => quant::parse_bits_list(list)?,
+            (None, None) if self.act_bits.is_none() => return Ok(None),
+            (None, None) => vec![quant::MAX_BITS; layers],
+        };
+        let act_bits = match &self.act_bits {
+            Some(list) => match quant::parse_bits_list(list)?.as_slice() {
+                [one] => vec![*one; layers],
+                many => many.to_vec(),
+            },
+            None => vec![self.bits.unwrap_or(quant::MAX_BITS); layers],
+        };
+        let policy = Policy {
+            weight_bits,
+            act_bits,
+        };
+        policy.validate(layers)?;
+        Ok(Some(policy))
+    }
+
+    /// Quantizes `model` in place to the policy asked for (calibrating on noisy training
+    /// images at the model's σ, seed 0) and returns it.
+    fn apply(&self, model: &mut Model, data_dir: &Path) -> Result<Option<Policy>> {
+        let Some(policy) = self.resolve(model.layers.len())? else {
+            return Ok(None);
+        };
+        let train = load_dataset(&data_dir.join(format!("{}-train.bsds", model.meta.dataset)))?;
+        let count = self.calibration.clamp(1, train.len());
+        let clean = train.batch(&(0..count).collect::<Vec<_>>(), &Device::Cpu)?;
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+        let calibration = crate::noise::add_gaussian(&clean, model.meta.sigma, &mut rng)?;
+        quant::apply_ptq(model, &policy, &calibration)?;
+        Ok(Some(policy))
     }
 }
 
@@ -97,6 +155,8 @@ enum Command {
         /// Also print the logits of the evaluated images (row-major).
         #[arg(long)]
         logits: bool,
+        #[command(flatten)]
+        quant: PolicyArgs,
         #[arg(long)]
         json: bool,
     },
@@ -134,6 +194,15 @@ enum Command {
         /// Output TSV (rows are written as images finish).
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        quant: PolicyArgs,
+        /// Certify the quantized model incrementally (IRS): full certification of the float
+        /// model with n samples, then the policy's model from n_χ replayed samples.
+        #[arg(long, requires = "n_chi")]
+        incremental: bool,
+        /// Replayed samples n_χ for --incremental (e.g. 1–10 % of n).
+        #[arg(long)]
+        n_chi: Option<u64>,
     },
 }
 
@@ -198,7 +267,8 @@ pub fn run() -> Result<()> {
             skip,
             logits,
             json,
-        } => eval_cmd(&model, data.as_deref(), count, skip, logits, json),
+            quant,
+        } => eval_cmd(&model, data.as_deref(), count, skip, logits, json, &quant),
         Command::Certify {
             model,
             sigma,
@@ -211,8 +281,12 @@ pub fn run() -> Result<()> {
             batch,
             data,
             out,
+            quant,
+            incremental,
+            n_chi,
         } => {
-            let mut model = load_model(&model)?;
+            let model_path = model;
+            let mut model = load_model(&model_path)?;
             let params = smoothing::CertifyParams {
                 sigma: sigma.unwrap_or(model.meta.sigma),
                 n0,
@@ -226,7 +300,45 @@ pub fn run() -> Result<()> {
             let set = load_dataset(&data_path)?;
             let count = count.unwrap_or(set.len().saturating_sub(skip));
             set.check_range(skip, count)?;
-            certify_cmd(&mut model, &set, &params, skip, count, seed, &out)
+            let run = CertifyRun {
+                params,
+                skip,
+                count,
+                seed,
+                out: &out,
+            };
+            if incremental {
+                let mut quantized = load_model(&model_path)?;
+                let policy = quant
+                    .apply(&mut quantized, Path::new("data"))?
+                    .ok_or_else(|| {
+                        Error::Invalid(
+                            "--incremental certifies a quantized model: give --bits or --policy"
+                                .into(),
+                        )
+                    })?;
+                let irs = smoothing::IrsParams {
+                    n_chi: n_chi.unwrap_or(0),
+                    alpha_chi: alpha,
+                    n0,
+                    batch,
+                    ..smoothing::IrsParams::new(0)
+                };
+                irs.validate()?;
+                println!(
+                    "policy: weights {:?}, activations {:?}",
+                    policy.weight_bits, policy.act_bits
+                );
+                certify_incremental_cmd(&mut model, &mut quantized, &set, &run, &irs)
+            } else {
+                if let Some(policy) = quant.apply(&mut model, Path::new("data"))? {
+                    println!(
+                        "policy: weights {:?}, activations {:?}",
+                        policy.weight_bits, policy.act_bits
+                    );
+                }
+                certify_cmd(&mut model, &set, &run)
+            }
         }
     }
 }
@@ -339,17 +451,16 @@ fn load_model(path: &Path) -> Result<Model> {
 /// Radii at which the summary reports certified accuracy (DESIGN §4 reference figures).
 const REPORT_RADII: [f64; 7] = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0];
 
-/// Certifies images `skip..skip+count`, writing each TSV row as soon as it is known so that
-/// an interrupted run keeps everything certified so far.
-fn certify_cmd(
-    model: &mut Model,
-    set: &Dataset,
-    params: &smoothing::CertifyParams,
+/// One certification run's settings.
+struct CertifyRun<'a> {
+    params: smoothing::CertifyParams,
     skip: usize,
     count: usize,
     seed: u64,
-    out: &Path,
-) -> Result<()> {
+    out: &'a Path,
+}
+
+fn create_tsv(out: &Path, header: &str) -> Result<std::io::BufWriter<std::fs::File>> {
     use std::io::Write;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -357,7 +468,26 @@ fn certify_cmd(
     let file = std::fs::File::create(out)
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
     let mut file = std::io::BufWriter::new(file);
-    writeln!(file, "idx\tlabel\tpredict\tradius\tcorrect\ttime\tnA\tn")?;
+    writeln!(file, "{header}")?;
+    Ok(file)
+}
+
+fn print_summary(rows: &[smoothing::CertificationRow]) {
+    println!("ACR {:.4} over {} images", smoothing::acr(rows), rows.len());
+    for r in REPORT_RADII {
+        println!(
+            "certified accuracy at r = {r:.2}: {:.3}",
+            smoothing::certified_accuracy(rows, r)
+        );
+    }
+}
+
+/// Certifies images `skip..skip+count`, writing each TSV row as soon as it is known so that
+/// an interrupted run keeps everything certified so far.
+fn certify_cmd(model: &mut Model, set: &Dataset, run: &CertifyRun) -> Result<()> {
+    use std::io::Write;
+    let (params, skip, count, seed) = (&run.params, run.skip, run.count, run.seed);
+    let mut file = create_tsv(run.out, "idx\tlabel\tpredict\tradius\tcorrect\ttime\tnA\tn")?;
     println!(
         "certifying {count} images of {} with σ = {}, n0 = {}, n = {}, α = {}, seed {seed}",
         model.meta.dataset, params.sigma, params.n0, params.n, params.alpha
@@ -401,14 +531,90 @@ fn certify_cmd(
             );
         }
     }
-    println!("wrote {}", out.display());
-    println!("ACR {:.4} over {count} images", smoothing::acr(&rows));
-    for r in REPORT_RADII {
-        println!(
-            "certified accuracy at r = {r:.2}: {:.3}",
-            smoothing::certified_accuracy(&rows, r)
+    println!("wrote {}", run.out.display());
+    print_summary(&rows);
+    Ok(())
+}
+
+/// IRS (Ugare et al. 2024): certify the float model `f` fully with n samples per image, then
+/// the quantized `f_p` from n_χ replayed samples; the TSV adds which path each image took,
+/// ζ, the disagreements, n_χ and the reference certification's time.
+fn certify_incremental_cmd(
+    f: &mut Model,
+    f_p: &mut Model,
+    set: &Dataset,
+    run: &CertifyRun,
+    irs: &smoothing::IrsParams,
+) -> Result<()> {
+    use std::io::Write;
+    let (params, skip, count, seed) = (&run.params, run.skip, run.count, run.seed);
+    let mut file = create_tsv(
+        run.out,
+        "idx\tlabel\tpredict\tradius\tcorrect\ttime\tnA\tn\tpath\tzeta\tdisagreements\tn_chi\treference_time",
+    )?;
+    println!(
+        "IRS on {count} images: reference n = {}, n_χ = {}, α = α_χ = {}, γ = {}, seed {seed}",
+        params.n, irs.n_chi, irs.alpha_chi, irs.gamma
+    );
+    let (mut rows, mut reference_seconds, mut irs_seconds) = (Vec::with_capacity(count), 0.0, 0.0);
+    for idx in skip..skip + count {
+        let key = smoothing::NoiseKey::new(seed, idx as u32);
+        let t0 = Instant::now();
+        let reference = smoothing::certify(f, set.image(idx), params, key, &mut |_, _| true)?
+            .completed()
+            .ok_or_else(|| Error::Invalid("certification was cancelled".into()))?;
+        let reference_time = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let cert = smoothing::certify_incremental(
+            f,
+            f_p,
+            set.image(idx),
+            &reference,
+            irs,
+            &mut |_, _| true,
+        )?
+        .completed()
+        .ok_or_else(|| Error::Invalid("certification was cancelled".into()))?;
+        let time = t1.elapsed().as_secs_f64();
+        let row = smoothing::CertificationRow::from_incremental(
+            idx as u64,
+            set.labels[idx] as u32,
+            &cert,
+            time,
         );
+        let path = match cert.path {
+            smoothing::IrsPath::Incremental => "incremental",
+            smoothing::IrsPath::Full => "full",
+        };
+        writeln!(
+            file,
+            "{}\t{}\t{}\t{:.4}\t{}\t{:.3}\t{}\t{}\t{path}\t{}\t{}\t{}\t{reference_time:.3}",
+            row.idx,
+            row.label,
+            row.predict_column(),
+            row.radius,
+            row.correct as u8,
+            row.time,
+            row.n_a,
+            row.n,
+            cert.zeta.map_or("-".to_string(), |z| format!("{z:.5}")),
+            cert.disagreements
+                .map_or("-".to_string(), |d| d.to_string()),
+            cert.n_chi
+        )?;
+        file.flush()?;
+        reference_seconds += reference_time;
+        irs_seconds += time;
+        rows.push(row);
     }
+    println!("wrote {}", run.out.display());
+    println!(
+        "time per image: IRS {:.3} s, full certification of the reference {:.3} s (×{:.1})",
+        irs_seconds / count as f64,
+        reference_seconds / count as f64,
+        reference_seconds / irs_seconds.max(1e-9)
+    );
+    print_summary(&rows);
     Ok(())
 }
 
@@ -419,8 +625,27 @@ fn eval_cmd(
     skip: usize,
     with_logits: bool,
     json: bool,
+    quant: &PolicyArgs,
 ) -> Result<()> {
-    let model = load_model(model_path)?;
+    let mut model = load_model(model_path)?;
+    let policy = quant.apply(&mut model, Path::new("data"))?;
+    // float weights and activations count as 32 bits in BOPs and size
+    let cost_policy = policy.clone().unwrap_or(Policy {
+        weight_bits: vec![32; model.layers.len()],
+        act_bits: vec![32; model.layers.len()],
+    });
+    let bops: u64 = model
+        .layers
+        .iter()
+        .zip(cost_policy.weight_bits.iter().zip(&cost_policy.act_bits))
+        .map(|(l, (&w, &a))| l.macs() * w as u64 * a as u64)
+        .sum();
+    let size_bytes: f64 = model
+        .layers
+        .iter()
+        .zip(&cost_policy.weight_bits)
+        .map(|(l, &w)| l.weights() as f64 * w as f64 / 8.0)
+        .sum();
     let data_path = data
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_test_set(Path::new("data"), &model.meta.dataset));
@@ -448,6 +673,9 @@ fn eval_cmd(
         "correct": result.correct,
         "accuracy": result.accuracy(),
         "macs": model.macs(),
+        "policy": policy,
+        "bops": bops,
+        "size_bytes": size_bytes,
         "weights": model.layers.iter().map(|l| l.weights()).sum::<usize>(),
         "layers": layers,
     });

@@ -225,6 +225,33 @@ pub struct Model {
     pub bns: Vec<BatchNorm>,
     pub fc_bias: Tensor,
     pub meta: ModelMeta,
+    /// Fake quantization of each layer's input (`None`: float). The stem's input — the image
+    /// plus Gaussian noise — is never quantized.
+    pub input_quant: Vec<Option<ActQuant>>,
+    /// When set, the forward pass records the largest input value each layer sees
+    /// (activation calibration).
+    input_max: RefCell<Option<Vec<f32>>>,
+}
+
+/// Unsigned activation quantizer of a layer's input (after ReLU):
+/// `clip(round_half_even(x / scale), 0, 2^bits − 1) · scale`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActQuant {
+    pub scale: f32,
+    pub bits: u8,
+}
+
+impl ActQuant {
+    fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let hi = ((1u32 << self.bits) - 1) as f32;
+        let values: Vec<f32> = x
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(|v| (v / self.scale).round_ties_even().clamp(0.0, hi) * self.scale)
+            .collect();
+        Ok(Tensor::from_vec(values, x.dims(), x.device())?)
+    }
 }
 
 impl Model {
@@ -258,13 +285,36 @@ impl Model {
             }
         }
         let fc_bias = Tensor::zeros(NUM_CLASSES, DType::F32, device)?;
+        let input_quant = vec![None; layers.len()];
         Ok(Self {
             layers,
             weights,
             bns,
             fc_bias,
             meta,
+            input_quant,
+            input_max: RefCell::new(None),
         })
+    }
+
+    /// The largest input value of every layer over `x` (evaluation mode), for calibrating
+    /// activation quantizers.
+    pub fn input_maxima(&self, x: &Tensor) -> Result<Vec<f32>> {
+        *self.input_max.borrow_mut() = Some(vec![0.0; self.layers.len()]);
+        let result = self.forward(x);
+        let maxima = self.input_max.borrow_mut().take().expect("set above");
+        result.map(|_| maxima)
+    }
+
+    /// A layer's input after its activation quantizer (and recorded during calibration).
+    fn layer_input(&self, i: usize, x: &Tensor) -> Result<Tensor> {
+        if let Some(maxima) = self.input_max.borrow_mut().as_mut() {
+            maxima[i] = maxima[i].max(x.max_all()?.to_scalar::<f32>()?);
+        }
+        match &self.input_quant[i] {
+            Some(q) => q.apply(x),
+            None => Ok(x.clone()),
+        }
     }
 
     /// Total multiply-accumulates per image.
@@ -274,6 +324,7 @@ impl Model {
 
     fn conv_bn(&self, i: usize, x: &Tensor, train: bool) -> Result<Tensor> {
         let spec = &self.layers[i];
+        let x = self.layer_input(i, x)?;
         let y = x.conv2d(&self.weights[i], spec.padding, spec.stride, 1, 1)?;
         self.bns[i].forward_t(&y, train)
     }
@@ -294,7 +345,7 @@ impl Model {
         let b = self.conv_bn(4, &h1, train)?.relu()?;
         let b = self.conv_bn(5, &b, train)?;
         let h2 = (b + self.conv_bn(6, &h1, train)?)?.relu()?;
-        let features = h2.flatten_from(1)?;
+        let features = self.layer_input(7, &h2.flatten_from(1)?)?;
         Ok(features
             .matmul(&self.weights[7].t()?)?
             .broadcast_add(&self.fc_bias)?)

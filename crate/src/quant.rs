@@ -16,7 +16,8 @@
 //!   bit for bit (WGSL's `>>` on `i32` is arithmetic too).
 
 use crate::error::{Error, Result};
-use crate::model::LayerSpec;
+use crate::model::{ActQuant, LayerSpec, Model};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// Highest bit-width h: the stored integer model.
@@ -203,6 +204,48 @@ pub fn size_bytes(layers: &[LayerSpec], policy: &Policy) -> Result<f64> {
         .sum())
 }
 
+/// Post-training quantization of a float model to a mixed-precision `policy` (the baseline
+/// Double Rounding is compared against): each layer's weights become the int8 master with
+/// max-abs scales per output channel, double-rounded to the layer's weight bits and
+/// dequantized; each layer's input after ReLU gets an unsigned quantizer whose scale puts the
+/// largest value seen on `calibration` (inputs `[B, 1, 28, 28]`, e.g. noisy training images)
+/// at the top of the grid. The stem's input (image + noise) stays float, so `act_bits[0]` is
+/// validated but not applied.
+pub fn apply_ptq(model: &mut Model, policy: &Policy, calibration: &Tensor) -> Result<()> {
+    policy.validate(model.layers.len())?;
+    let maxima = model.input_maxima(calibration)?;
+    for (i, &max) in maxima.iter().enumerate() {
+        let shape = model.weights[i].dims().to_vec();
+        let float = model.weights[i].flatten_all()?.to_vec1::<f32>()?;
+        let master = QuantizedWeights::from_float(&float, &shape)?;
+        let device = model.weights[i].device().clone();
+        model.weights[i] =
+            Tensor::from_vec(master.dequantize(policy.weight_bits[i])?, shape, &device)?;
+        model.input_quant[i] = (i > 0).then(|| {
+            let levels = ((1u32 << policy.act_bits[i]) - 1) as f32;
+            ActQuant {
+                scale: max.max(f32::MIN_POSITIVE) / levels,
+                bits: policy.act_bits[i],
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Parses a comma-separated list of bit-widths (`8,6,4,...`), each in 2..=8.
+pub fn parse_bits_list(text: &str) -> Result<Vec<u8>> {
+    text.split(',')
+        .map(|t| {
+            let b: u8 = t
+                .trim()
+                .parse()
+                .map_err(|_| Error::Invalid(format!("`{t}` is not a bit-width")))?;
+            check_bits(b)?;
+            Ok(b)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +350,49 @@ mod tests {
         assert_eq!(fake_quantize_unsigned(100.0, 0.1, 4), 15.0 * 0.1);
         assert!((fake_quantize_unsigned(0.26, 0.1, 4) - 0.3).abs() < 1e-6);
         assert_eq!(fake_quantize_unsigned(0.25, 0.1, 4), 0.2); // 2.5 → 2 (half to even)
+    }
+
+    #[test]
+    fn ptq_at_eight_bits_keeps_predictions_and_two_bits_changes_them() {
+        use crate::model::{Model, ModelMeta};
+        use candle_core::Device;
+        let dev = Device::Cpu;
+        let x = Tensor::rand(0f32, 1f32, (16, 1, 28, 28), &dev).unwrap();
+        let float = Model::init(ModelMeta::new("mnist", 0.25), 3, &dev).unwrap();
+        let reference = float.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+        let quantized = |bits: u8| {
+            let mut m = Model::init(ModelMeta::new("mnist", 0.25), 3, &dev).unwrap();
+            apply_ptq(&mut m, &Policy::uniform(8, bits, bits).unwrap(), &x).unwrap();
+            assert!(m.input_quant[0].is_none() && m.input_quant[1].is_some());
+            m.forward(&x).unwrap().to_vec2::<f32>().unwrap()
+        };
+        let err = |y: &Vec<Vec<f32>>| {
+            y.iter()
+                .flatten()
+                .zip(reference.iter().flatten())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max)
+        };
+        let spread = reference.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(
+            err(&quantized(8)) < 0.05 * spread,
+            "8-bit error {} vs logits up to {spread}",
+            err(&quantized(8))
+        );
+        assert!(err(&quantized(2)) > err(&quantized(8)));
+    }
+
+    #[test]
+    fn bit_lists_parse_and_reject_out_of_range_values() {
+        assert_eq!(parse_bits_list("8, 6,4,2").unwrap(), vec![8, 6, 4, 2]);
+        assert!(parse_bits_list("8,9")
+            .unwrap_err()
+            .to_string()
+            .contains("outside 2..=8"));
+        assert!(parse_bits_list("8,x")
+            .unwrap_err()
+            .to_string()
+            .contains("`x`"));
+        assert!(parse_bits_list("").is_err());
     }
 }

@@ -192,3 +192,125 @@ fn certify_rejects_bad_sigma_alpha_and_sample_counts() {
         assert!(err.contains(message), "{arg}: {err}");
     }
 }
+
+fn eval_json(extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "eval",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--data",
+        "public/data/mnist-test.bsds",
+        "--count",
+        "300",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    bitsmooth(&args)
+}
+
+#[test]
+fn eval_at_a_bit_policy_reports_policy_bops_and_size() {
+    let float: serde_json::Value = serde_json::from_slice(&eval_json(&[]).stdout).unwrap();
+    let out = eval_json(&["--bits", "4"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let w4: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let macs = w4["macs"].as_u64().unwrap();
+    let weights = w4["weights"].as_u64().unwrap();
+    assert_eq!(w4["bops"].as_u64().unwrap(), macs * 16);
+    assert_eq!(w4["size_bytes"].as_f64().unwrap(), weights as f64 / 2.0);
+    assert_eq!(
+        w4["policy"]["weight_bits"],
+        serde_json::json!([4, 4, 4, 4, 4, 4, 4, 4])
+    );
+    assert_eq!(float["bops"].as_u64().unwrap(), macs * 32 * 32);
+    assert!(float["policy"].is_null());
+    // 4-bit post-training quantization of this model costs little on MNIST
+    assert!(w4["accuracy"].as_f64().unwrap() > float["accuracy"].as_f64().unwrap() - 0.03);
+
+    let mixed = eval_json(&["--policy", "8,6,4,4,4,4,6,8", "--act-bits", "8"]);
+    let mixed: serde_json::Value = serde_json::from_slice(&mixed.stdout).unwrap();
+    assert_eq!(mixed["policy"]["act_bits"], serde_json::json!(vec![8; 8]));
+}
+
+#[test]
+fn bad_policies_are_rejected_with_messages() {
+    for (args, message) in [
+        (vec!["--bits", "9"], "outside 2..=8"),
+        (vec!["--bits", "1"], "outside 2..=8"),
+        (vec!["--policy", "8,8,8"], "3 bit-widths"),
+        (vec!["--policy", "8,8,8,8,8,8,8,x"], "`x`"),
+        (
+            vec!["--policy", "8,8,8,8,8,8,8,8", "--act-bits", "8,8"],
+            "2 bit-widths",
+        ),
+    ] {
+        let out = eval_json(&args);
+        assert!(!out.status.success(), "{args:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    let out = bitsmooth(&[
+        "certify",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--incremental",
+        "--n-chi",
+        "10",
+        "--out",
+        "/dev/null",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give --bits or --policy"));
+}
+
+#[test]
+fn incremental_certification_writes_the_irs_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("irs.tsv");
+    let out = bitsmooth(&[
+        "certify",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--data",
+        "crate/tests/fixtures/mnist-test.bsds",
+        "--sigma",
+        "0.75",
+        "--n0",
+        "20",
+        "--n",
+        "400",
+        "--count",
+        "4",
+        "--bits",
+        "4",
+        "--incremental",
+        "--n-chi",
+        "40",
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tsv = std::fs::read_to_string(&out_path).unwrap();
+    let mut lines = tsv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "idx\tlabel\tpredict\tradius\tcorrect\ttime\tnA\tn\tpath\tzeta\tdisagreements\tn_chi\treference_time"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 4);
+    // at σ = 0.75 this σ = 0.25 model is unsure, so p_A < γ and IRS takes its incremental path
+    assert!(rows.iter().any(|r| r[8] == "incremental"), "{tsv}");
+    for r in rows.iter().filter(|r| r[8] == "incremental") {
+        let zeta: f64 = r[9].parse().unwrap();
+        let disagreements: f64 = r[10].parse().unwrap();
+        assert!(zeta >= disagreements / 40.0, "{r:?}");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("time per image: IRS"));
+}
