@@ -1,20 +1,6 @@
 // End-to-end: the real site (built wasm, shipped models and test subsets) in headless Chromium.
 import { expect, test, type Page } from '@playwright/test';
-
-/** Collects console errors and every request that does not go to localhost. */
-function watch(page: Page): { errors: string[]; external: string[] } {
-  const seen = { errors: [] as string[], external: [] as string[] };
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') seen.errors.push(msg.text());
-  });
-  page.on('pageerror', (err) => seen.errors.push(err.message));
-  page.on('request', (req) => {
-    const url = new URL(req.url());
-    const local = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-    if (!local && !['data:', 'blob:'].includes(url.protocol)) seen.external.push(req.url());
-  });
-  return seen;
-}
+import { watch } from './helpers';
 
 async function accuracy(page: Page): Promise<number> {
   await expect(page.locator('body')).toHaveAttribute('data-status', 'ready');

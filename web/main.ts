@@ -1,11 +1,14 @@
-// Page shell: one store (state in the URL), one engine worker, panels that render from both.
-// Later panels (bits, certification, search, draw-your-own) mount into their own sections.
+// Page shell: one store (state in the URL), one engine worker for the grid, a pool of
+// workers for certification, and panels that render from them. Later panels (bits, search,
+// draw-your-own) mount into their own sections.
 import './style.css';
 import { startEngine, Comlink } from './engine';
 import { parseHash, Store, toHash } from './state';
 import { StatusPanel } from './panels/status';
 import { ModelPanel } from './panels/model-panel';
 import { GridPanel } from './panels/grid-panel';
+import { CertifyPanel } from './panels/certify-panel';
+import { CertifyPool } from './pool';
 
 const { state, ignored } = parseHash(location.hash);
 const store = new Store(state);
@@ -14,6 +17,12 @@ const engine = startEngine();
 const status = new StatusPanel(document.querySelector<HTMLElement>('#status')!);
 const modelPanel = new ModelPanel(document.querySelector<HTMLElement>('#model-panel')!, store);
 const grid = new GridPanel(document.querySelector<HTMLElement>('#grid-panel')!, store);
+const certify = new CertifyPanel(
+  document.querySelector<HTMLElement>('#certify-panel')!,
+  store,
+  new CertifyPool(document.baseURI),
+  status,
+);
 if (ignored.length) status.notice(`Ignored invalid link parameters: ${ignored.join(', ')}. Showing defaults for them.`);
 history.replaceState(null, '', toHash(store.state));
 
@@ -32,6 +41,7 @@ async function refresh(): Promise<void> {
     if (id !== job) return;
     modelPanel.show(loaded);
     const count = loaded.data.count;
+    certify.setDatasetSize(count);
     const pixels = await engine.images(0, count);
     const result = await engine.classify(
       id,
@@ -65,5 +75,5 @@ window.addEventListener('hashchange', () => {
   store.update(parsed.state);
 });
 
-document.querySelector('#backend')!.textContent = 'Engine: CPU (WebAssembly, in a Web Worker)';
+document.querySelector('#backend')!.textContent = 'Engine: CPU (WebAssembly, in Web Workers)';
 void refresh();

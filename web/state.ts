@@ -5,7 +5,25 @@ import { DATASETS, SIGMAS, type DatasetName, type Sigma } from './types';
 
 export type Filter = 'all' | 'wrong';
 
-export interface State {
+/** Settings of a certification run (CERTIFY's n0, n, α; which images; the noise seed; how
+ * many workers share it). σ is the model's. */
+export interface CertifyState {
+  /** Selection samples per image, 1..=10⁷. */
+  n0: number;
+  /** Estimation samples per image, 1..=10⁷. */
+  n: number;
+  /** Failure probability α ∈ (0, 1). */
+  alpha: number;
+  /** Certify the first `count` shipped test images, 1..=10,000. */
+  count: number;
+  /** Seed of the noise, 0..=2³²−1: the same seed gives the same counts. */
+  seed: number;
+  /** Worker pool size, 1..=navigator.hardwareConcurrency. */
+  workers: number;
+}
+export type CertifyKey = keyof CertifyState;
+
+export interface State extends CertifyState {
   dataset: DatasetName;
   sigma: Sigma;
   /** Page of the prediction grid (0-based). */
@@ -15,9 +33,45 @@ export interface State {
   selected: number;
 }
 
-export const DEFAULT_STATE: State = { dataset: 'mnist', sigma: '0.25', page: 0, filter: 'all', selected: 0 };
+export const MAX_WORKERS = Math.max(1, navigator.hardwareConcurrency || 1);
+
+export const DEFAULT_STATE: State = {
+  dataset: 'mnist',
+  sigma: '0.25',
+  page: 0,
+  filter: 'all',
+  selected: 0,
+  n0: 100,
+  n: 1000,
+  alpha: 0.001,
+  count: 100,
+  seed: 0,
+  workers: Math.min(MAX_WORKERS, 4),
+};
 
 const MAX_INDEX = 100_000;
+
+/** Inclusive ranges of the whole-number settings (the engine's limits for n0 and n). */
+export const WHOLE_RANGES: Record<Exclude<CertifyKey, 'alpha'>, [number, number]> = {
+  n0: [1, 10_000_000],
+  n: [1, 10_000_000],
+  count: [1, 10_000],
+  seed: [0, 4_294_967_295],
+  workers: [1, MAX_WORKERS],
+};
+
+/** A certification setting from text (link or input), or null when it is not valid. */
+export function parseSetting(key: CertifyKey, text: string): number | null {
+  if (key === 'alpha') {
+    if (!/^[0-9.eE+-]+$/.test(text)) return null;
+    const v = Number(text);
+    return Number.isFinite(v) && v > 0 && v < 1 ? v : null;
+  }
+  if (!/^\d{1,10}$/.test(text)) return null;
+  const v = Number(text);
+  const [min, max] = WHOLE_RANGES[key];
+  return v >= min && v <= max ? v : null;
+}
 
 function parseIndex(v: string): number | null {
   if (!/^\d{1,6}$/.test(v)) return null;
@@ -56,6 +110,17 @@ export function parseHash(hash: string): { state: State; ignored: string[] } {
         if (value === 'all' || value === 'wrong') state.filter = value;
         else ignored.push(`${key}=${value}`);
         break;
+      case 'n0':
+      case 'n':
+      case 'alpha':
+      case 'count':
+      case 'seed':
+      case 'workers': {
+        const v = parseSetting(key, value);
+        if (v === null) ignored.push(`${key}=${value}`);
+        else state[key] = v;
+        break;
+      }
       default:
         ignored.push(`${key}=${value}`);
     }
@@ -70,6 +135,12 @@ export function toHash(s: State): string {
     page: String(s.page),
     filter: s.filter,
     selected: String(s.selected),
+    n0: String(s.n0),
+    n: String(s.n),
+    alpha: String(s.alpha),
+    count: String(s.count),
+    seed: String(s.seed),
+    workers: String(s.workers),
   });
   return `#${p.toString()}`;
 }

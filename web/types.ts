@@ -48,6 +48,45 @@ export interface Loaded {
 
 export type Progress = (done: number, total: number) => void;
 
+/** Settings of one CERTIFY call, as the engine takes them (crate/src/wasm.rs). */
+export interface CertifySettings {
+  /** Noise level σ > 0 (the model's own). */
+  sigma: number;
+  /** Selection samples (the guess ĉ_A), whole number in 1..=10⁷. */
+  n0: number;
+  /** Estimation samples (the bound p_A), whole number in 1..=10⁷. */
+  n: number;
+  /** Failure probability α ∈ (0, 1). */
+  alpha: number;
+  /** Seed of the counter-based noise, 0..=2³²−1. */
+  seed: number;
+  /** Noisy copies per forward pass, 1..=10,000 (does not change the counts). */
+  batch: number;
+}
+
+/** One certified image: Cohen et al.'s row (plus nA n) and the statistics behind it. */
+export interface CertifiedImage {
+  idx: number;
+  label: number;
+  /** The smoothed classifier's class; null when it abstains. */
+  predict: number | null;
+  /** Certified ℓ₂ radius in [0, 1]-pixel units (0 when abstaining). */
+  radius: number;
+  correct: boolean;
+  /** Seconds the certification took in its worker. */
+  time: number;
+  nA: number;
+  n: number;
+  /** Lower confidence bound of the top class's probability. */
+  pA: number;
+  /** The guess from the n0 selection draws (kept when abstaining). */
+  cHat: number;
+  /** Class counts of the n estimation draws. */
+  counts: number[];
+  sigma: number;
+  seed: number;
+}
+
 /** What the worker offers the page (see web/worker.ts). */
 export interface EngineApi {
   /** Fetches (once) and loads the model and test subset for a dataset and σ; asset paths
@@ -60,6 +99,11 @@ export interface EngineApi {
   images(start: number, count: number): Promise<Uint8Array>;
   /** Seeded noisy-sample throughput: class counts of `copies` noisy copies of one image. */
   noisyCounts(index: number, copies: number, sigma: number, seed: number): Promise<Uint32Array>;
+  /** CERTIFY for one image; `onProgress(samples done, samples total)` at most every ~100 ms.
+   * Synchronous inside the worker: stop it by terminating the worker. */
+  certify(index: number, settings: CertifySettings, onProgress: Progress): Promise<CertifiedImage>;
+  /** `count` (≤ 64) of the noisy copies CERTIFY's estimation draws see, 0..255, 28×28 each. */
+  noisyImages(index: number, count: number, sigma: number, seed: number): Promise<Uint8Array>;
 }
 
 export const DATASETS = {

@@ -2,9 +2,18 @@
 // (Comlink RPC), so the UI thread never blocks on computation.
 import * as Comlink from 'comlink';
 import init, { Engine } from '../pkg/bitsmooth.js';
-import { dataUrl, modelUrl, type EngineApi, type Classification, type Loaded, type Progress } from './types';
+import {
+  dataUrl,
+  modelUrl,
+  type CertifiedImage,
+  type Classification,
+  type EngineApi,
+  type Loaded,
+  type Progress,
+} from './types';
 
 const CHUNK = 100; // images per engine call between progress reports / cancellation checks
+const PROGRESS_MS = 100; // a certification reports after every batch; the page needs far fewer
 
 const ready = init();
 let engine: Engine | null = null;
@@ -78,6 +87,23 @@ const api: EngineApi = {
   async noisyCounts(index, copies, sigma, seed) {
     const e = await getEngine();
     return e.noisyCounts(index, copies, sigma, seed);
+  },
+
+  async certify(index, settings, onProgress) {
+    const e = await getEngine();
+    let last = 0;
+    const throttled = (done: number, total: number) => {
+      const now = performance.now();
+      if (now - last < PROGRESS_MS) return;
+      last = now;
+      onProgress(done, total);
+    };
+    return e.certify(index, settings, throttled) as CertifiedImage;
+  },
+
+  async noisyImages(index, count, sigma, seed) {
+    const e = await getEngine();
+    return e.noisyImages(index, count, sigma, seed);
   },
 };
 

@@ -2,9 +2,10 @@
 // Tiles are buttons: click or Enter selects an image for the panels that work on one image.
 import { DATASETS, type Classification, type DatasetName } from '../types';
 import type { Store } from '../state';
+import { download } from '../download';
+import { grayCanvas } from './gray-canvas';
 
 export const PAGE_SIZE = 100;
-const SIDE = 28;
 
 export class GridPanel {
   private summary: HTMLElement;
@@ -66,7 +67,8 @@ export class GridPanel {
   private render(): void {
     this.filter.value = this.store.state.filter;
     const r = this.result;
-    if (!r || !this.pixels) return;
+    const pixels = this.pixels;
+    if (!r || !pixels) return;
     const items = this.visible();
     const pages = Math.max(1, Math.ceil(items.length / PAGE_SIZE));
     const page = Math.min(this.store.state.page, pages - 1);
@@ -83,7 +85,7 @@ export class GridPanel {
       const truth = names[r.labels[i]!]!;
       tile.title = `image ${i}: predicted ${pred}, label ${truth}`;
       tile.setAttribute('aria-label', tile.title);
-      tile.append(this.canvas(i));
+      tile.append(grayCanvas(pixels, i));
       const caption = document.createElement('span');
       caption.className = 'caption';
       caption.textContent = wrong ? `✗ ${pred}` : pred;
@@ -117,33 +119,11 @@ export class GridPanel {
     this.pager.replaceChildren(prev, label, next);
   }
 
-  private canvas(i: number): HTMLCanvasElement {
-    const c = document.createElement('canvas');
-    c.width = SIDE;
-    c.height = SIDE;
-    const ctx = c.getContext('2d')!;
-    const img = ctx.createImageData(SIDE, SIDE);
-    const px = this.pixels!.subarray(i * SIDE * SIDE, (i + 1) * SIDE * SIDE);
-    for (let k = 0; k < SIDE * SIDE; k++) {
-      const v = px[k]!;
-      img.data[4 * k] = v;
-      img.data[4 * k + 1] = v;
-      img.data[4 * k + 2] = v;
-      img.data[4 * k + 3] = 255;
-    }
-    ctx.putImageData(img, 0, 0);
-    return c;
-  }
-
   private exportCsv(): void {
     const r = this.result;
     if (!r) return;
     const rows = ['idx,label,predict,correct', ...r.predictions.map((p, i) => `${i},${r.labels[i]},${p},${p === r.labels[i] ? 1 : 0}`)];
-    const url = URL.createObjectURL(new Blob([rows.join('\n') + '\n'], { type: 'text/csv' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = `bitsmooth-${this.store.state.dataset}-sigma${this.store.state.sigma}-predictions.csv`;
-    a.click();
-    URL.revokeObjectURL(url);
+    const { dataset, sigma } = this.store.state;
+    download(`bitsmooth-${dataset}-sigma${sigma}-predictions.csv`, rows.join('\n') + '\n', 'text/csv');
   }
 }

@@ -1,0 +1,37 @@
+// A run as files a visitor can keep: CSV with Cohen et al.'s columns (plus nA n), and JSON
+// with the settings, summary and full rows.
+import { acr, certifiedAccuracy, REPORT_RADII } from './metrics';
+import type { CertifyRun } from './run';
+
+/** `idx,label,predict,radius,correct,time,nA,n`; an abstention is predict = -1. */
+export function runCsv(run: CertifyRun): string {
+  const lines = run.rows.map((r) =>
+    [r.idx, r.label, r.predict ?? -1, r.radius, r.correct ? 1 : 0, r.time, r.nA, r.n].join(','),
+  );
+  return ['idx,label,predict,radius,correct,time,nA,n', ...lines].join('\n') + '\n';
+}
+
+export function runJson(run: CertifyRun): string {
+  const accuracy = certifiedAccuracy(run.rows, REPORT_RADII);
+  return JSON.stringify(
+    {
+      dataset: run.dataset,
+      sigma: Number(run.sigma),
+      ...run.settings,
+      workers: run.workers,
+      status: run.status,
+      started: run.started,
+      elapsedSeconds: run.elapsed,
+      acr: acr(run.rows),
+      certifiedAccuracy: Object.fromEntries(REPORT_RADII.map((r, i) => [String(r), accuracy[i]])),
+      rows: run.rows,
+    },
+    null,
+    2,
+  );
+}
+
+/** File name stem, e.g. `bitsmooth-certify-mnist-sigma0.25-n1000-seed0`. */
+export function runFileName(run: CertifyRun): string {
+  return `bitsmooth-certify-${run.dataset}-sigma${run.sigma}-n${run.settings.n}-seed${run.settings.seed}`;
+}

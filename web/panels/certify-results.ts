@@ -1,0 +1,116 @@
+// The rows and summary of one certification run: a table (one row per image, in index
+// order), ACR and certified accuracy at the reported radii, and CSV/JSON export.
+import { DATASETS } from '../types';
+import { acr, certifiedAccuracy, REPORT_RADII } from '../certify/metrics';
+import { runCsv, runFileName, runJson } from '../certify/export';
+import type { CertifyRun } from '../certify/run';
+import { download } from '../download';
+
+export class CertifyResults {
+  private info: HTMLElement;
+  private summary: HTMLElement;
+  private body: HTMLTableSectionElement;
+  private csv: HTMLButtonElement;
+  private json: HTMLButtonElement;
+  private run: CertifyRun | null = null;
+
+  constructor(root: HTMLElement) {
+    root.innerHTML = `
+      <p id="certify-run-info" class="muted" aria-live="polite">No certification run yet.</p>
+      <div id="certify-summary" class="cert-summary" aria-live="polite"></div>
+      <div class="controls">
+        <button id="certify-csv" type="button" disabled>Export CSV</button>
+        <button id="certify-json" type="button" disabled>Export JSON</button>
+      </div>
+      <div class="table-scroll">
+        <table id="certify-table" class="cert-table">
+          <thead><tr><th>idx</th><th>label</th><th>prediction</th><th>radius</th><th>correct</th><th>nA / n</th><th>seconds</th></tr></thead>
+          <tbody></tbody>
+        </table>
+      </div>`;
+    this.info = root.querySelector('#certify-run-info')!;
+    this.summary = root.querySelector('#certify-summary')!;
+    this.body = root.querySelector('#certify-table tbody')!;
+    this.csv = root.querySelector('#certify-csv')!;
+    this.json = root.querySelector('#certify-json')!;
+    this.csv.addEventListener('click', () => this.export('csv'));
+    this.json.addEventListener('click', () => this.export('json'));
+  }
+
+  /** Shows a run from scratch: a new one, or one restored from storage. */
+  show(run: CertifyRun, restored: boolean): void {
+    this.run = run;
+    this.body.replaceChildren(...run.rows.map((_, i) => this.tableRow(run, i)));
+    this.info.dataset.restored = String(restored);
+    this.update();
+  }
+
+  /** Row `at` of the shown run is new. */
+  inserted(at: number): void {
+    const run = this.run!;
+    this.body.insertBefore(this.tableRow(run, at), this.body.children[at] ?? null);
+  }
+
+  /** Refreshes the run's status line, summary and export buttons. */
+  update(): void {
+    const run = this.run;
+    if (!run) return;
+    const restored = this.info.dataset.restored === 'true';
+    const when = new Date(run.started).toLocaleString('en');
+    const s = run.settings;
+    const workers = `${run.workers} worker${run.workers > 1 ? 's' : ''}`;
+    this.info.textContent =
+      `${DATASETS[run.dataset].label} σ=${run.sigma}, n0=${s.n0}, n=${s.n}, α=${s.alpha}, seed ${s.seed}, ${workers}: ` +
+      `${run.status}, ${run.rows.length} of ${s.count} requested images in ${run.elapsed.toFixed(1)} s` +
+      (restored ? ` — restored from this browser's storage (run of ${when}).` : '.');
+    const rows = run.rows;
+    this.csv.disabled = this.json.disabled = rows.length === 0;
+    if (rows.length === 0) {
+      this.summary.replaceChildren();
+      this.summary.removeAttribute('data-acr');
+      return;
+    }
+    const value = acr(rows);
+    const accuracy = certifiedAccuracy(rows, REPORT_RADII);
+    this.summary.dataset.acr = String(value);
+    this.summary.innerHTML = `
+      <p><b>ACR ${value.toFixed(3)}</b> <span class="muted">(average certified radius over ${rows.length} images; abstentions and mistakes count as 0)</span></p>
+      <table class="cert-accuracy">
+        <tr><th>radius r</th>${REPORT_RADII.map((r) => `<td>${r.toFixed(2)}</td>`).join('')}</tr>
+        <tr><th>certified accuracy</th>${accuracy.map((a) => `<td>${(100 * a).toFixed(1)} %</td>`).join('')}</tr>
+      </table>`;
+  }
+
+  private tableRow(run: CertifyRun, i: number): HTMLTableRowElement {
+    const r = run.rows[i]!;
+    const names = DATASETS[run.dataset].classes;
+    const tr = document.createElement('tr');
+    tr.dataset.idx = String(r.idx);
+    tr.dataset.na = String(r.nA);
+    if (!r.correct) tr.className = r.predict === null ? 'abstain' : 'wrong';
+    const cells = [
+      String(r.idx),
+      names[r.label] ?? String(r.label),
+      r.predict === null ? 'abstain' : (names[r.predict] ?? String(r.predict)),
+      r.radius.toFixed(3),
+      r.correct ? '✓' : '✗',
+      `${r.nA.toLocaleString('en')} / ${r.n.toLocaleString('en')}`,
+      r.time.toFixed(2),
+    ];
+    tr.append(
+      ...cells.map((text) => {
+        const td = document.createElement('td');
+        td.textContent = text;
+        return td;
+      }),
+    );
+    return tr;
+  }
+
+  private export(kind: 'csv' | 'json'): void {
+    const run = this.run;
+    if (!run) return;
+    if (kind === 'csv') download(`${runFileName(run)}.csv`, runCsv(run), 'text/csv');
+    else download(`${runFileName(run)}.json`, runJson(run), 'application/json');
+  }
+}

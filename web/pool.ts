@@ -1,0 +1,148 @@
+// A pool of engine workers (one wasm instance each) that shares a certification across
+// cores. A certification is one synchronous wasm call, so a worker cannot hear a "stop"
+// message while it runs: cancelling terminates the workers, and the next run starts new ones.
+import { spawnEngine, Comlink, type EngineWorker } from './engine';
+import type { CertifiedImage, CertifySettings, DatasetName, Sigma } from './types';
+
+/** Which model and data the workers hold, and how many workers there are. */
+export interface PoolTarget {
+  dataset: DatasetName;
+  sigma: Sigma;
+  workers: number;
+}
+
+export interface PoolProgress {
+  /** Images certified so far. */
+  images: number;
+  total: number;
+  /** Share of all noisy samples drawn, in [0, 1] (counts images still in flight). */
+  fraction: number;
+}
+
+export interface PoolHandlers {
+  row(row: CertifiedImage): void;
+  progress(p: PoolProgress): void;
+}
+
+export type RunEnd = 'completed' | 'cancelled';
+
+class Cancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
+/** Settles like `p`, or rejects with `Cancelled` as soon as `signal` aborts. */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(new Cancelled());
+    const onAbort = () => reject(new Cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+export class CertifyPool {
+  private engines: EngineWorker[] = [];
+  private abort: AbortController | null = null;
+
+  /** `base`: the page's URL, against which the workers resolve model and data paths. */
+  constructor(private readonly base: string) {}
+
+  get busy(): boolean {
+    return this.abort !== null;
+  }
+
+  /**
+   * Certifies `indices`, handing the next index to whichever worker is free; rows arrive in
+   * completion order. Resolves 'cancelled' after `cancel()`; rejects on an engine error (the
+   * workers are then discarded, so nothing keeps running).
+   */
+  async certify(target: PoolTarget, indices: number[], settings: CertifySettings, on: PoolHandlers): Promise<RunEnd> {
+    const finished = await this.job(target, async (engines, signal) => {
+      const perImage = settings.n0 + settings.n;
+      const inFlight = new Map<number, number>(); // worker slot → samples drawn
+      let next = 0;
+      let done = 0;
+      const report = () => {
+        let drawn = done * perImage;
+        for (const s of inFlight.values()) drawn += s;
+        on.progress({ images: done, total: indices.length, fraction: drawn / (indices.length * perImage) });
+      };
+      const drain = async (engine: EngineWorker, slot: number) => {
+        while (next < indices.length && !signal.aborted) {
+          const index = indices[next++]!;
+          inFlight.set(slot, 0);
+          const onProgress = Comlink.proxy((drawn: number) => {
+            if (signal.aborted) return;
+            inFlight.set(slot, drawn);
+            report();
+          });
+          const row = await unlessAborted(engine.api.certify(index, settings, onProgress), signal);
+          inFlight.delete(slot);
+          done++;
+          on.row(row);
+          report();
+        }
+      };
+      report();
+      await Promise.all(engines.map(drain));
+      return true;
+    });
+    return finished === null ? 'cancelled' : 'completed';
+  }
+
+  /** `count` noisy copies of one image as CERTIFY's estimation draws see them; null if cancelled. */
+  noisyImages(target: PoolTarget, index: number, count: number, sigma: number, seed: number): Promise<Uint8Array | null> {
+    return this.job(target, (engines, signal) =>
+      unlessAborted(engines[0]!.api.noisyImages(index, count, sigma, seed), signal),
+    );
+  }
+
+  /** Stops the running job at once; its workers are terminated and respawned on the next job. */
+  cancel(): void {
+    if (!this.abort) return;
+    this.abort.abort();
+    this.abort = null; // a new job may start before this one's promise settles
+    this.discard();
+  }
+
+  /** Runs one job at a time on workers loaded with the target's model and data; resolves
+   * null when the job was cancelled. */
+  private async job<T>(
+    target: PoolTarget,
+    work: (engines: EngineWorker[], signal: AbortSignal) => Promise<T>,
+  ): Promise<T | null> {
+    if (this.abort) throw new Error('a certification is already running');
+    const abort = new AbortController();
+    this.abort = abort;
+    try {
+      const engines = await unlessAborted(this.ready(target), abort.signal);
+      return await work(engines, abort.signal);
+    } catch (e) {
+      if (abort.signal.aborted) return null;
+      abort.abort(); // lets this job's other awaits settle
+      this.discard(); // and stops workers still busy with it
+      throw e;
+    } finally {
+      if (this.abort === abort) this.abort = null;
+    }
+  }
+
+  /** Spawns the workers (if the count changed or they were discarded) and loads the target. */
+  private async ready(target: PoolTarget): Promise<EngineWorker[]> {
+    if (this.engines.length !== target.workers) {
+      this.discard();
+      this.engines = Array.from({ length: target.workers }, (_, i) => spawnEngine(`bitsmooth-certify-${i + 1}`));
+    }
+    const engines = this.engines;
+    // each worker caches its assets and skips a load of what it already holds
+    await Promise.all(engines.map((e) => e.api.load(target.dataset, target.sigma, this.base)));
+    return engines;
+  }
+
+  private discard(): void {
+    for (const e of this.engines) e.worker.terminate();
+    this.engines = [];
+  }
+}
