@@ -472,6 +472,21 @@ fn create_tsv(out: &Path, header: &str) -> Result<std::io::BufWriter<std::fs::Fi
     Ok(file)
 }
 
+/// The columns of Cohen et al.'s certification output plus `nA n`, tab-separated.
+fn reference_columns(row: &smoothing::CertificationRow) -> String {
+    format!(
+        "{}\t{}\t{}\t{:.4}\t{}\t{:.3}\t{}\t{}",
+        row.idx,
+        row.label,
+        row.predict_column(),
+        row.radius,
+        row.correct as u8,
+        row.time,
+        row.n_a,
+        row.n
+    )
+}
+
 fn print_summary(rows: &[smoothing::CertificationRow]) {
     println!("ACR {:.4} over {} images", smoothing::acr(rows), rows.len());
     for r in REPORT_RADII {
@@ -507,18 +522,7 @@ fn certify_cmd(model: &mut Model, set: &Dataset, run: &CertifyRun) -> Result<()>
             &cert,
             t0.elapsed().as_secs_f64(),
         );
-        writeln!(
-            file,
-            "{}\t{}\t{}\t{:.4}\t{}\t{:.3}\t{}\t{}",
-            row.idx,
-            row.label,
-            row.predict_column(),
-            row.radius,
-            row.correct as u8,
-            row.time,
-            row.n_a,
-            row.n
-        )?;
+        writeln!(file, "{}", reference_columns(&row))?;
         file.flush()?;
         rows.push(row);
         let done = rows.len();
@@ -588,15 +592,8 @@ fn certify_incremental_cmd(
         };
         writeln!(
             file,
-            "{}\t{}\t{}\t{:.4}\t{}\t{:.3}\t{}\t{}\t{path}\t{}\t{}\t{}\t{reference_time:.3}",
-            row.idx,
-            row.label,
-            row.predict_column(),
-            row.radius,
-            row.correct as u8,
-            row.time,
-            row.n_a,
-            row.n,
+            "{}\t{path}\t{}\t{}\t{}\t{reference_time:.3}",
+            reference_columns(&row),
             cert.zeta.map_or("-".to_string(), |z| format!("{z:.5}")),
             cert.disagreements
                 .map_or("-".to_string(), |d| d.to_string()),
