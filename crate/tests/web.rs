@@ -189,4 +189,108 @@ mod through_the_js_api {
         assert_eq!(engine.noisy_images(1, 4, 0.25, 3).unwrap().len(), 4 * 784);
         assert!(engine.noisy_images(1, 0, 0.25, 3).is_err());
     }
+
+    fn policy(w: &[u8], a: &[u8]) -> JsValue {
+        let o = js_sys::Object::new();
+        let arr = |v: &[u8]| {
+            v.iter()
+                .map(|&b| JsValue::from_f64(b as f64))
+                .collect::<js_sys::Array>()
+        };
+        js_sys::Reflect::set(&o, &"weightBits".into(), &arr(w)).unwrap();
+        js_sys::Reflect::set(&o, &"actBits".into(), &arr(a)).unwrap();
+        o.into()
+    }
+
+    fn number(v: &JsValue, k: &str) -> f64 {
+        js_sys::Reflect::get(v, &k.into())
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    }
+
+    #[wasm_bindgen_test]
+    fn bit_policies_switch_at_run_time_and_back_to_float_exactly() {
+        let mut engine = Engine::new();
+        engine.load_model(MODEL).unwrap();
+        engine.load_dataset(IMAGES).unwrap();
+        assert!(
+            message(engine.set_policy(policy(&[4; 8], &[4; 8])).unwrap_err())
+                .contains("loadCalibration")
+        );
+        // (the eight test images stand in for calibration images in this test)
+        assert_eq!(engine.load_calibration(IMAGES).unwrap(), 8);
+        let float_logits = engine.logits(0, 8).unwrap();
+        let cost = engine.set_policy(policy(&[4; 8], &[4; 8])).unwrap();
+        assert_eq!(number(&cost, "bops"), 2_174_816.0 * 16.0);
+        assert_eq!(number(&cost, "sizeBytes"), 55_592.0 / 2.0);
+        let w4 = engine.logits(0, 8).unwrap();
+        assert_ne!(w4, float_logits);
+        assert!(number(&engine.classify(0, 8).unwrap(), "correct") >= 7.0);
+        let cost = engine.set_policy(JsValue::NULL).unwrap();
+        assert_eq!(number(&cost, "bops"), 2_174_816.0 * 1024.0);
+        assert_eq!(engine.logits(0, 8).unwrap(), float_logits);
+        // mixed policy, and its cost without switching
+        let mixed = engine
+            .policy_cost(Some(policy(&[8, 6, 4, 4, 4, 4, 6, 8], &[8; 8])))
+            .unwrap();
+        assert!(number(&mixed, "bops") < 2_174_816.0 * 64.0);
+        for (bad, what) in [
+            (policy(&[4; 3], &[4; 3]), "3 bit-widths"),
+            (policy(&[9; 8], &[4; 8]), "outside 2..=8"),
+            (policy(&[4; 8], &[1; 8]), "outside 2..=8"),
+            (JsValue::from_str("w4a4"), "weightBits"),
+        ] {
+            let err = message(engine.set_policy(bad).unwrap_err());
+            assert!(err.contains(what), "{err}");
+        }
+        assert_eq!(
+            engine.logits(0, 8).unwrap(),
+            float_logits,
+            "a rejected policy changes nothing"
+        );
+        let h = engine.weight_histogram(5, 2).unwrap();
+        let sum = |k: &str| {
+            js_sys::Array::from(&js_sys::Reflect::get(&h, &k.into()).unwrap())
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .sum::<f64>()
+        };
+        assert_eq!(sum("counts"), 20_736.0);
+        assert_eq!(sum("counts8"), 20_736.0);
+        assert!(message(engine.weight_histogram(8, 4).unwrap_err()).contains("layer 8"));
+    }
+
+    #[wasm_bindgen_test]
+    fn incremental_certification_reuses_the_float_certificate() {
+        let mut engine = Engine::new();
+        engine.load_model(MODEL).unwrap();
+        engine.load_dataset(IMAGES).unwrap();
+        engine.load_calibration(IMAGES).unwrap();
+        let settings = || {
+            let o: js_sys::Object = settings(0.75, 20.0, 400.0, 0.001).into();
+            js_sys::Reflect::set(&o, &"nChi".into(), &JsValue::from_f64(40.0)).unwrap();
+            JsValue::from(o)
+        };
+        assert!(
+            message(engine.certify_incremental(0, settings(), None).unwrap_err())
+                .contains("set a bit policy")
+        );
+        engine.set_policy(policy(&[4; 8], &[4; 8])).unwrap();
+        let first = engine.certify_incremental(6, settings(), None).unwrap();
+        let get = |v: &JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).unwrap();
+        assert_eq!(get(&first, "referenceCached").as_bool(), Some(false));
+        let second = engine.certify_incremental(6, settings(), None).unwrap();
+        assert_eq!(get(&second, "referenceCached").as_bool(), Some(true));
+        assert_eq!(number(&first, "radius"), number(&second, "radius"));
+        // at σ = 0.75 the float model is unsure of image 6 (p_A < γ): the incremental path
+        assert_eq!(
+            get(&first, "path").as_string().as_deref(),
+            Some("incremental")
+        );
+        let zeta = number(&first, "zeta");
+        assert!(zeta >= number(&first, "disagreements") / 40.0);
+        let reference = get(&first, "reference");
+        assert!(number(&first, "radius") <= number(&reference, "radius") + 1e-12);
+    }
 }
