@@ -29,9 +29,54 @@ fn noisy_batches(c: &mut Criterion) {
     println!("MACs per image: {}", model.macs());
 }
 
+/// Switching the whole model to another bit policy: Double Rounding's shift of the int8
+/// masters, against re-quantizing the float weights (what a float-master design would do).
+fn policy_switch(c: &mut Criterion) {
+    use bitsmooth::quant::{Policy, QuantizedWeights, Switchable};
+    let mut model = Model::from_safetensors(MODEL, &Device::Cpu).unwrap();
+    let data = Dataset::from_bytes(IMAGES).unwrap();
+    let calibration = data
+        .batch(&(0..data.len()).collect::<Vec<_>>(), &Device::Cpu)
+        .unwrap();
+    let switchable = Switchable::from_float(&model, &calibration).unwrap();
+    let floats: Vec<(Vec<f32>, Vec<usize>)> = model
+        .weights
+        .iter()
+        .map(|w| {
+            (
+                w.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                w.dims().to_vec(),
+            )
+        })
+        .collect();
+    let policies = [
+        Policy::uniform(8, 4, 4).unwrap(),
+        Policy::uniform(8, 6, 6).unwrap(),
+    ];
+    let mut group = c.benchmark_group("switch_policy");
+    group.bench_function("double_round_from_int8", |b| {
+        let mut k = 0;
+        b.iter(|| {
+            k += 1;
+            switchable.apply(&mut model, &policies[k % 2]).unwrap()
+        })
+    });
+    group.bench_function("requantize_from_float", |b| {
+        let mut k = 0;
+        b.iter(|| {
+            k += 1;
+            for (w, shape) in &floats {
+                let master = QuantizedWeights::from_float(w, shape).unwrap();
+                std::hint::black_box(master.dequantize(policies[k % 2].weight_bits[0]).unwrap());
+            }
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(8));
-    targets = noisy_batches
+    targets = noisy_batches, policy_switch
 }
 criterion_main!(benches);
