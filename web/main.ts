@@ -1,13 +1,15 @@
 // Page shell: one store (state in the URL), one engine worker for the grid, a pool of
-// workers for certification, and panels that render from them. Later panels (bits, search,
+// workers for certification, and panels that render from them. Later panels (search,
 // draw-your-own) mount into their own sections.
 import './style.css';
 import { startEngine, Comlink } from './engine';
 import { parseHash, Store, toHash } from './state';
+import { policyName, samePolicy } from './bits/policy';
 import { StatusPanel } from './panels/status';
 import { ModelPanel } from './panels/model-panel';
 import { GridPanel } from './panels/grid-panel';
 import { CertifyPanel } from './panels/certify-panel';
+import { BitsPanel } from './panels/bits-panel';
 import { CertifyPool } from './pool';
 
 const { state, ignored } = parseHash(location.hash);
@@ -16,6 +18,7 @@ const engine = startEngine();
 
 const status = new StatusPanel(document.querySelector<HTMLElement>('#status')!);
 const modelPanel = new ModelPanel(document.querySelector<HTMLElement>('#model-panel')!, store);
+const bits = new BitsPanel(document.querySelector<HTMLElement>('#bits-panel')!, store, engine, (m) => status.error(m));
 const grid = new GridPanel(document.querySelector<HTMLElement>('#grid-panel')!, store);
 const certify = new CertifyPanel(
   document.querySelector<HTMLElement>('#certify-panel')!,
@@ -27,22 +30,38 @@ if (ignored.length) status.notice(`Ignored invalid link parameters: ${ignored.jo
 history.replaceState(null, '', toHash(store.state));
 
 let job = 0;
+/** The model the panels show (`dataset/sigma`) and its subset's pixels, kept while only the
+ * policy changes. */
+let shown = '';
+let pixels: Uint8Array | null = null;
 
-/** Loads the chosen model and classifies the shipped subset; a newer request cancels this one. */
-async function refresh(): Promise<void> {
+/** Loads the chosen model (the worker skips what it holds), applies the policy and classifies
+ * the shipped subset; a newer request cancels this one. `reload`: the model changed. */
+async function refresh(reload: boolean): Promise<void> {
   const id = ++job;
   await engine.cancel(id - 1);
   document.body.dataset.status = 'busy';
-  grid.show(null, null);
-  const { dataset, sigma } = store.state;
-  status.begin(`Loading ${dataset} σ = ${sigma}…`, () => void engine.cancel(id));
+  bits.busy();
+  if (reload) {
+    shown = '';
+    grid.show(null, null);
+  }
+  const { dataset, sigma, policy } = store.state;
+  const label = reload ? `Loading ${dataset} σ = ${sigma}…` : `Applying ${policyName(policy)}…`;
+  status.begin(label, () => void engine.cancel(id));
   try {
     const loaded = await engine.load(dataset, sigma, document.baseURI);
     if (id !== job) return;
-    modelPanel.show(loaded);
     const count = loaded.data.count;
-    certify.setDatasetSize(count);
-    const pixels = await engine.images(0, count);
+    if (shown !== `${dataset}/${sigma}`) {
+      modelPanel.show(loaded);
+      bits.setModel(loaded.model);
+      certify.setDatasetSize(count);
+      pixels = await engine.images(0, count);
+      if (id !== job) return;
+      shown = `${dataset}/${sigma}`;
+    }
+    await engine.setPolicy(policy);
     const result = await engine.classify(
       id,
       count,
@@ -52,6 +71,7 @@ async function refresh(): Promise<void> {
     );
     if (id !== job) return;
     grid.show(result, pixels);
+    bits.applied(policy, result.correct / count);
     status.end(`Classified ${count.toLocaleString('en')} images.`);
     document.body.dataset.status = 'ready';
   } catch (e) {
@@ -63,12 +83,14 @@ async function refresh(): Promise<void> {
       status.error(`Could not run the model: ${message}`);
       status.end('Failed.');
     }
+    bits.busy(true);
     document.body.dataset.status = 'error';
   }
 }
 
 store.subscribe((s, prev) => {
-  if (s.dataset !== prev.dataset || s.sigma !== prev.sigma) void refresh();
+  const reload = s.dataset !== prev.dataset || s.sigma !== prev.sigma;
+  if (reload || !samePolicy(s.policy, prev.policy)) void refresh(reload);
 });
 window.addEventListener('hashchange', () => {
   const parsed = parseHash(location.hash);
@@ -76,4 +98,4 @@ window.addEventListener('hashchange', () => {
 });
 
 document.querySelector('#backend')!.textContent = 'Engine: CPU (WebAssembly, in Web Workers)';
-void refresh();
+void refresh(true);

@@ -2,14 +2,19 @@
 // cores. A certification is one synchronous wasm call, so a worker cannot hear a "stop"
 // message while it runs: cancelling terminates the workers, and the next run starts new ones.
 import { spawnEngine, Comlink, type EngineWorker } from './engine';
-import type { CertifiedImage, CertifySettings, DatasetName, Sigma } from './types';
+import type { CertificationRow, DatasetName, EngineApi, Policy, Progress, Sigma } from './types';
 
-/** Which model and data the workers hold, and how many workers there are. */
+/** Which model, policy and data the workers hold, and how many workers there are. */
 export interface PoolTarget {
   dataset: DatasetName;
   sigma: Sigma;
+  /** Every worker runs this bit policy (null: float), like the page's grid. */
+  policy: Policy | null;
   workers: number;
 }
+
+/** Certifies one image on one worker (CERTIFY or IRS). */
+export type CertifyCall<R> = (api: Comlink.Remote<EngineApi>, index: number, onProgress: Progress) => Promise<R>;
 
 export interface PoolProgress {
   /** Images certified so far. */
@@ -19,8 +24,8 @@ export interface PoolProgress {
   fraction: number;
 }
 
-export interface PoolHandlers {
-  row(row: CertifiedImage): void;
+export interface PoolHandlers<R> {
+  row(row: R): void;
   progress(p: PoolProgress): void;
 }
 
@@ -54,13 +59,19 @@ export class CertifyPool {
   }
 
   /**
-   * Certifies `indices`, handing the next index to whichever worker is free; rows arrive in
-   * completion order. Resolves 'cancelled' after `cancel()`; rejects on an engine error (the
-   * workers are then discarded, so nothing keeps running).
+   * Certifies `indices` with `call`, handing the next index to whichever worker is free; rows
+   * arrive in completion order. `perImage`: samples one image draws (for the progress).
+   * Resolves 'cancelled' after `cancel()`; rejects on an engine error (the workers are then
+   * discarded, so nothing keeps running).
    */
-  async certify(target: PoolTarget, indices: number[], settings: CertifySettings, on: PoolHandlers): Promise<RunEnd> {
+  async certify<R extends CertificationRow>(
+    target: PoolTarget,
+    indices: number[],
+    perImage: number,
+    call: CertifyCall<R>,
+    on: PoolHandlers<R>,
+  ): Promise<RunEnd> {
     const finished = await this.job(target, async (engines, signal) => {
-      const perImage = settings.n0 + settings.n;
       const inFlight = new Map<number, number>(); // worker slot → samples drawn
       let next = 0;
       let done = 0;
@@ -78,7 +89,7 @@ export class CertifyPool {
             inFlight.set(slot, drawn);
             report();
           });
-          const row = await unlessAborted(engine.api.certify(index, settings, onProgress), signal);
+          const row = await unlessAborted(call(engine.api, index, onProgress), signal);
           inFlight.delete(slot);
           done++;
           on.row(row);
@@ -129,7 +140,8 @@ export class CertifyPool {
     }
   }
 
-  /** Spawns the workers (if the count changed or they were discarded) and loads the target. */
+  /** Spawns the workers (if the count changed or they were discarded), loads the target and
+   * applies its policy (respawned workers start from float). */
   private async ready(target: PoolTarget): Promise<EngineWorker[]> {
     if (this.engines.length !== target.workers) {
       this.discard();
@@ -137,7 +149,12 @@ export class CertifyPool {
     }
     const engines = this.engines;
     // each worker caches its assets and skips a load of what it already holds
-    await Promise.all(engines.map((e) => e.api.load(target.dataset, target.sigma, this.base)));
+    await Promise.all(
+      engines.map(async (e) => {
+        await e.api.load(target.dataset, target.sigma, this.base);
+        await e.api.setPolicy(target.policy);
+      }),
+    );
     return engines;
   }
 

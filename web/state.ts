@@ -1,7 +1,8 @@
 // The one piece of UI state a visitor changes. It lives in the URL hash so that links are
 // shareable and a reload restores the view; parsing validates every field and reports what
 // it had to ignore.
-import { DATASETS, SIGMAS, type DatasetName, type Sigma } from './types';
+import { DATASETS, SIGMAS, type DatasetName, type Policy, type Sigma } from './types';
+import { parseBits } from './bits/policy';
 
 export type Filter = 'all' | 'wrong';
 
@@ -31,6 +32,12 @@ export interface State extends CertifyState {
   filter: Filter;
   /** Selected test image (index into the shipped subset). */
   selected: number;
+  /** Bit widths of the quantized model; null = the float model. */
+  policy: Policy | null;
+  /** Certify a quantized model incrementally (IRS) against the float one. */
+  irs: boolean;
+  /** IRS's replayed samples n_χ; null = 10 % of n. */
+  nChi: number | null;
 }
 
 export const MAX_WORKERS = Math.max(1, navigator.hardwareConcurrency || 1);
@@ -47,7 +54,15 @@ export const DEFAULT_STATE: State = {
   count: 100,
   seed: 0,
   workers: Math.min(MAX_WORKERS, 4),
+  policy: null,
+  irs: false,
+  nChi: null,
 };
+
+/** IRS's n_χ when the visitor did not choose one: 10 % of n, at least 1. */
+export function nChiOf(s: Pick<State, 'n' | 'nChi'>): number {
+  return s.nChi ?? Math.max(1, Math.round(s.n / 10));
+}
 
 const MAX_INDEX = 100_000;
 
@@ -83,6 +98,7 @@ function parseIndex(v: string): number | null {
 export function parseHash(hash: string): { state: State; ignored: string[] } {
   const state: State = { ...DEFAULT_STATE };
   const ignored: string[] = [];
+  const bits: { w?: string; a?: string } = {};
   let params: URLSearchParams;
   try {
     params = new URLSearchParams(hash.replace(/^#/, ''));
@@ -121,9 +137,30 @@ export function parseHash(hash: string): { state: State; ignored: string[] } {
         else state[key] = v;
         break;
       }
+      case 'w':
+      case 'a':
+        bits[key] = value;
+        break;
+      case 'irs':
+        if (value === '0' || value === '1') state.irs = value === '1';
+        else ignored.push(`${key}=${value}`);
+        break;
+      case 'nchi': {
+        const v = parseSetting('n', value);
+        if (v === null) ignored.push(`${key}=${value}`);
+        else state.nChi = v;
+        break;
+      }
       default:
         ignored.push(`${key}=${value}`);
     }
+  }
+  // a policy needs both lists; anything less falls back to the float model
+  if (bits.w !== undefined || bits.a !== undefined) {
+    const weightBits = parseBits(bits.w ?? '');
+    const actBits = parseBits(bits.a ?? '');
+    if (weightBits && actBits) state.policy = { weightBits, actBits };
+    else ignored.push(`w=${bits.w ?? ''}&a=${bits.a ?? ''} (a policy is 8 widths in 2..8 for each of w and a)`);
   }
   return { state, ignored };
 }
@@ -142,7 +179,14 @@ export function toHash(s: State): string {
     seed: String(s.seed),
     workers: String(s.workers),
   });
-  return `#${p.toString()}`;
+  if (s.policy) {
+    p.set('w', s.policy.weightBits.join(','));
+    p.set('a', s.policy.actBits.join(','));
+  }
+  if (s.irs) p.set('irs', '1');
+  if (s.nChi !== null) p.set('nchi', String(s.nChi));
+  // commas are fine in a fragment and keep the bit lists readable
+  return `#${p.toString().replace(/%2C/g, ',')}`;
 }
 
 type Listener = (state: State, previous: State) => void;

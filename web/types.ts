@@ -64,8 +64,8 @@ export interface CertifySettings {
   batch: number;
 }
 
-/** One certified image: Cohen et al.'s row (plus nA n) and the statistics behind it. */
-export interface CertifiedImage {
+/** Cohen et al.'s row of one certified image (plus nA n). */
+export interface CertificationRow {
   idx: number;
   label: number;
   /** The smoothed classifier's class; null when it abstains. */
@@ -77,6 +77,10 @@ export interface CertifiedImage {
   time: number;
   nA: number;
   n: number;
+}
+
+/** One CERTIFY'd image: its row and the statistics behind it. */
+export interface CertifiedImage extends CertificationRow {
   /** Lower confidence bound of the top class's probability. */
   pA: number;
   /** The guess from the n0 selection draws (kept when abstaining). */
@@ -87,10 +91,65 @@ export interface CertifiedImage {
   seed: number;
 }
 
+/** Settings of one IRS call: CERTIFY's (for the float reference) plus the replayed samples. */
+export interface IncrementalSettings extends CertifySettings {
+  /** Noisy samples n_χ replayed through the quantized model, whole number ≥ 1. */
+  nChi: number;
+}
+
+/** One image certified incrementally (Ugare et al., 2024): the quantized model's row, how it
+ * was obtained, and the float model's certificate it started from. */
+export interface IncrementalImage extends CertificationRow {
+  /** 'incremental': the float p_A minus ζ; 'full': recertified from scratch with n_χ draws. */
+  path: 'incremental' | 'full';
+  /** Upper bound on the disagreement rate of f and fᵖ (null on the full path). */
+  zeta: number | null;
+  disagreements: number | null;
+  nChi: number;
+  reference: CertificationRow;
+  /** Seconds spent certifying the float model in this call (0 when cached). */
+  referenceSeconds: number;
+  referenceCached: boolean;
+  irsSeconds: number;
+}
+
+/** Bit widths (2..=8) per quantizable layer, in forward order. */
+export interface Policy {
+  weightBits: number[];
+  actBits: number[];
+}
+
+/** Cost of one layer at a policy; float counts as 32 bits. */
+export interface LayerCost {
+  macs: number;
+  weights: number;
+  weightBits: number;
+  actBits: number;
+  /** MACs × weight bits × activation bits. */
+  bops: number;
+  sizeBytes: number;
+}
+
+export interface PolicyCost {
+  policy: Policy | null;
+  bops: number;
+  sizeBytes: number;
+  layers: LayerCost[];
+}
+
+/** Integer weights of one layer: counts[v + 2^(bits−1)] weights have value v at `bits`;
+ * counts8 the same for the stored 8-bit master. */
+export interface WeightHistogram {
+  bits: number;
+  counts: number[];
+  counts8: number[];
+}
+
 /** What the worker offers the page (see web/worker.ts). */
 export interface EngineApi {
-  /** Fetches (once) and loads the model and test subset for a dataset and σ; asset paths
-   * resolve against `base` (the page's URL: a worker's own URL is elsewhere). */
+  /** Fetches (once) and loads the model, test subset and calibration images for a dataset
+   * and σ; asset paths resolve against `base` (the page's URL: a worker's own URL is
+   * elsewhere). Loading another model resets the policy to float. */
   load(dataset: string, sigma: string, base: string): Promise<Loaded>;
   /** Classifies the first `count` images, reporting progress; job `id` can be cancelled. */
   classify(id: number, count: number, onProgress: Progress): Promise<Classification>;
@@ -104,6 +163,14 @@ export interface EngineApi {
   certify(index: number, settings: CertifySettings, onProgress: Progress): Promise<CertifiedImage>;
   /** `count` (≤ 64) of the noisy copies CERTIFY's estimation draws see, 0..255, 28×28 each. */
   noisyImages(index: number, count: number, sigma: number, seed: number): Promise<Uint8Array>;
+  /** Switches to a bit policy (null: float) and returns its cost; a bad policy rejects and
+   * changes nothing. */
+  setPolicy(policy: Policy | null): Promise<PolicyCost>;
+  /** The cost of a policy without switching to it. */
+  policyCost(policy: Policy): Promise<PolicyCost>;
+  weightHistogram(layer: number, bits: number): Promise<WeightHistogram>;
+  /** IRS for one image against the float model (needs a policy); like `certify` otherwise. */
+  certifyIncremental(index: number, settings: IncrementalSettings, onProgress: Progress): Promise<IncrementalImage>;
 }
 
 export const DATASETS = {
@@ -123,4 +190,7 @@ export function modelUrl(dataset: string, sigma: string): string {
 }
 export function dataUrl(dataset: string): string {
   return `data/${dataset}-test.bsds`;
+}
+export function calibrationUrl(dataset: string): string {
+  return `data/${dataset}-calibration.bsds`;
 }

@@ -3,13 +3,18 @@
 import * as Comlink from 'comlink';
 import init, { Engine } from '../pkg/bitsmooth.js';
 import {
+  calibrationUrl,
   dataUrl,
   modelUrl,
   type CertifiedImage,
   type Classification,
   type EngineApi,
+  type IncrementalImage,
   type Loaded,
+  type Policy,
+  type PolicyCost,
   type Progress,
+  type WeightHistogram,
 } from './types';
 
 const CHUNK = 100; // images per engine call between progress reports / cancellation checks
@@ -42,6 +47,17 @@ async function getEngine(): Promise<Engine> {
   return engine;
 }
 
+/** Sends at most one progress report per PROGRESS_MS: the engine calls after every batch. */
+function throttle(onProgress: Progress): Progress {
+  let last = 0;
+  return (done, total) => {
+    const now = performance.now();
+    if (now - last < PROGRESS_MS) return;
+    last = now;
+    onProgress(done, total);
+  };
+}
+
 /** Lets queued messages (a cancel) run between chunks of work. */
 const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
 
@@ -52,9 +68,11 @@ const api: EngineApi = {
     const e = await getEngine();
     const mUrl = new URL(modelUrl(dataset, sigma), base).href;
     const dUrl = new URL(dataUrl(dataset), base).href;
-    const [m, d] = await Promise.all([fetchBytes(mUrl), fetchBytes(dUrl)]);
+    const cUrl = new URL(calibrationUrl(dataset), base).href;
+    const [m, d, c] = await Promise.all([fetchBytes(mUrl), fetchBytes(dUrl), fetchBytes(cUrl)]);
     const model = e.loadModel(m);
     const data = e.loadDataset(d);
+    e.loadCalibration(c);
     loaded = { model, data, modelUrl: mUrl, dataUrl: dUrl };
     loadedKey = key;
     return loaded;
@@ -91,14 +109,27 @@ const api: EngineApi = {
 
   async certify(index, settings, onProgress) {
     const e = await getEngine();
-    let last = 0;
-    const throttled = (done: number, total: number) => {
-      const now = performance.now();
-      if (now - last < PROGRESS_MS) return;
-      last = now;
-      onProgress(done, total);
-    };
-    return e.certify(index, settings, throttled) as CertifiedImage;
+    return e.certify(index, settings, throttle(onProgress)) as CertifiedImage;
+  },
+
+  async certifyIncremental(index, settings, onProgress) {
+    const e = await getEngine();
+    return e.certifyIncremental(index, settings, throttle(onProgress)) as IncrementalImage;
+  },
+
+  async setPolicy(policy: Policy | null) {
+    const e = await getEngine();
+    return e.setPolicy(policy) as PolicyCost;
+  },
+
+  async policyCost(policy) {
+    const e = await getEngine();
+    return e.policyCost(policy) as PolicyCost;
+  },
+
+  async weightHistogram(layer, bits) {
+    const e = await getEngine();
+    return e.weightHistogram(layer, bits) as WeightHistogram;
   },
 
   async noisyImages(index, count, sigma, seed) {

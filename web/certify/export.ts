@@ -1,7 +1,7 @@
 // A run as files a visitor can keep: CSV with Cohen et al.'s columns (plus nA n), and JSON
 // with the settings, summary and full rows.
 import { acr, certifiedAccuracy, REPORT_RADII } from './metrics';
-import type { CertifyRun } from './run';
+import { modelLabel, runModel, type CertifyRun } from './run';
 
 /** `idx,label,predict,radius,correct,time,nA,n`; an abstention is predict = -1. */
 export function runCsv(run: CertifyRun): string {
@@ -18,6 +18,7 @@ export function runJson(run: CertifyRun): string {
       dataset: run.dataset,
       sigma: Number(run.sigma),
       ...run.settings,
+      ...runModel(run),
       workers: run.workers,
       status: run.status,
       started: run.started,
@@ -31,7 +32,9 @@ export function runJson(run: CertifyRun): string {
   );
 }
 
-/** File name stem, e.g. `bitsmooth-certify-mnist-sigma0.25-n1000-seed0`. */
+/** File name stem, e.g. `bitsmooth-certify-mnist-sigma0.25-n1000-seed0` (`-w4a4-irs-nchi100`
+ * for a quantized model). */
 export function runFileName(run: CertifyRun): string {
-  return `bitsmooth-certify-${run.dataset}-sigma${run.sigma}-n${run.settings.n}-seed${run.settings.seed}`;
+  const model = modelLabel(runModel(run)).replace(/ IRS n_χ=/, '-irs-nchi').replace(/,/g, '');
+  return `bitsmooth-certify-${run.dataset}-sigma${run.sigma}${model ? `-${model}` : ''}-n${run.settings.n}-seed${run.settings.seed}`;
 }

@@ -1,7 +1,7 @@
 // Keeps the latest certification runs in localStorage (keyed by dataset, σ and settings) so
 // that a reload shows them again. Storage is best effort: when it is full or disabled, runs
 // simply are not kept.
-import { runKey, type CertifyRun } from './run';
+import { runKey, runModel, type CertifyRun } from './run';
 
 const PREFIX = 'bitsmooth:certify:';
 const INDEX = `${PREFIX}index`; // keys, most recent last
@@ -17,7 +17,7 @@ function readIndex(): string[] {
 }
 
 export function saveRun(run: CertifyRun): void {
-  const key = PREFIX + runKey(run.dataset, run.sigma, run.settings);
+  const key = PREFIX + runKey(run.dataset, run.sigma, run.settings, runModel(run));
   const index = readIndex().filter((k) => k !== key);
   index.push(key);
   try {

@@ -2,16 +2,27 @@
 // the first images of the test subset, or on the selected image alone, over a pool of
 // workers; shows progress with an ETA, the rows, ACR, certified accuracy and its curve; keeps
 // runs across reloads. Settings live in the store (the URL); runs are plain data.
-import type { CertifyPool, PoolTarget } from '../pool';
-import type { State, Store } from '../state';
+import type { CertifyCall, CertifyPool, PoolTarget } from '../pool';
+import { nChiOf, type State, type Store } from '../state';
 import type { CertifiedImage, CertifySettings } from '../types';
-import { addRow, runKey, runLabel, runSettings, type CertifyRun, type RunStatus } from '../certify/run';
+import {
+  addRow,
+  runKey,
+  runLabel,
+  runModel,
+  runSettings,
+  type CertifyRun,
+  type RunModel,
+  type RunRow,
+  type RunStatus,
+} from '../certify/run';
 import { loadRun, saveRun } from '../certify/storage';
 import { CertifySettingsForm } from './certify-settings';
 import { CertifyResults } from './certify-results';
 import { CertifyPlot, type Curve } from './certify-plot';
 import { SelectedCertifyView } from './certify-selected';
 import { CertifyProgress } from './certify-progress';
+import { CertifyIrsControls } from './certify-irs';
 import type { StatusPanel } from './status';
 
 /** Noisy copies per forward pass: large enough to amortise calls, small enough for progress. */
@@ -25,6 +36,7 @@ function message(e: unknown): string {
 
 export class CertifyPanel {
   private form: CertifySettingsForm;
+  private irs: CertifyIrsControls;
   private results: CertifyResults;
   private plot: CertifyPlot;
   private selectedView: SelectedCertifyView;
@@ -52,6 +64,7 @@ export class CertifyPanel {
         copies pick the top class, n fresh copies bound its probability p_A from below with confidence 1 − α, and
         the prediction provably cannot change within the ℓ₂ radius σ·Φ⁻¹(p_A). If p_A &lt; ½ it abstains.</p>
       <div id="certify-settings"></div>
+      <div id="certify-irs-controls"></div>
       <div class="controls">
         <button id="certify-run" type="button">Certify</button>
         <button id="certify-selected" type="button">Certify the selected image</button>
@@ -62,6 +75,7 @@ export class CertifyPanel {
       <div id="certify-plot" class="cert-plot" role="img" aria-label="certified accuracy against radius, one line per run"></div>
       <div id="certify-results"></div>`;
     this.form = new CertifySettingsForm(root.querySelector('#certify-settings')!, store, () => this.renderButtons());
+    this.irs = new CertifyIrsControls(root.querySelector('#certify-irs-controls')!, store, () => this.renderButtons());
     this.results = new CertifyResults(root.querySelector('#certify-results')!);
     this.plot = new CertifyPlot(root.querySelector('#certify-plot')!);
     this.selectedView = new SelectedCertifyView(root.querySelector('#certify-selected-view')!);
@@ -101,9 +115,9 @@ export class CertifyPanel {
   /** Shows the stored run for the current settings, unless a run is going on or shown. */
   private restore(): void {
     if (this.running) return;
-    const { dataset, sigma } = this.store.state;
-    const key = runKey(dataset, sigma, runSettings(this.store.state));
-    if (this.run && runKey(this.run.dataset, this.run.sigma, this.run.settings) === key) return;
+    const s = this.store.state;
+    const key = runKey(s.dataset, s.sigma, runSettings(s), this.model(s));
+    if (this.run && runKey(this.run.dataset, this.run.sigma, this.run.settings, runModel(this.run)) === key) return;
     const stored = loadRun(key);
     if (!stored) return;
     if (stored.status === 'running') stored.status = 'cancelled'; // the page was closed mid-run
@@ -115,7 +129,26 @@ export class CertifyPanel {
   }
 
   private target(s: State): PoolTarget {
-    return { dataset: s.dataset, sigma: s.sigma, workers: s.workers };
+    return { dataset: s.dataset, sigma: s.sigma, policy: s.policy, workers: s.workers };
+  }
+
+  /** What the next run certifies: the current policy, incrementally if asked. */
+  private model(s: State): RunModel {
+    return { policy: s.policy, nChi: this.irs.active(s) ? nChiOf(s) : null };
+  }
+
+  /** How each image is certified, and how many samples it draws (for the progress bar). */
+  private call(s: State, m: RunModel): { perImage: number; call: CertifyCall<RunRow> } {
+    const settings = this.engineSettings(s);
+    const nChi = m.nChi;
+    if (nChi === null) {
+      return { perImage: s.n0 + s.n, call: (api, index, onProgress) => api.certify(index, settings, onProgress) };
+    }
+    // an uncached float certificate draws n0 + n, then IRS replays n_χ (plus n0 on the full path)
+    return {
+      perImage: s.n0 + s.n + nChi,
+      call: (api, index, onProgress) => api.certifyIncremental(index, { ...settings, nChi }, onProgress),
+    };
   }
 
   private engineSettings(s: State): CertifySettings {
@@ -126,17 +159,19 @@ export class CertifyPanel {
   private async certifyFirst(): Promise<void> {
     const s = this.store.state;
     const total = Math.min(s.count, this.datasetSize ?? s.count);
+    const model = this.model(s);
     const run: CertifyRun = {
       dataset: s.dataset,
       sigma: s.sigma,
       settings: runSettings(s),
+      ...model,
       workers: s.workers,
       rows: [],
       status: 'running',
       elapsed: 0,
       started: new Date().toISOString(),
     };
-    const key = runKey(run.dataset, run.sigma, run.settings);
+    const key = runKey(run.dataset, run.sigma, run.settings, model);
     this.run = run;
     this.curves.delete(key); // a rerun replaces its series, at the end of the legend
     this.curves.set(key, { label: runLabel(run), rows: run.rows });
@@ -144,8 +179,9 @@ export class CertifyPanel {
     this.begin(total);
     this.root.dataset.status = 'running';
     const indices = Array.from({ length: total }, (_, i) => i);
+    const { perImage, call } = this.call(s, model);
     try {
-      const end = await this.pool.certify(this.target(s), indices, this.engineSettings(s), {
+      const end = await this.pool.certify(this.target(s), indices, perImage, call, {
         row: (row) => {
           const at = addRow(run, row);
           run.elapsed = this.progress.elapsed();
@@ -182,7 +218,8 @@ export class CertifyPanel {
       } else {
         this.selectedView.showNoisy(noisy, NOISY_COPIES);
         const rows: CertifiedImage[] = [];
-        status = await this.pool.certify(this.target(s), [index], settings, {
+        const call: CertifyCall<CertifiedImage> = (api, i, onProgress) => api.certify(i, settings, onProgress);
+        status = await this.pool.certify(this.target(s), [index], s.n0 + s.n, call, {
           row: (row) => rows.push(row),
           progress: (p) => this.progress.update(p),
         });
@@ -214,7 +251,7 @@ export class CertifyPanel {
   }
 
   private renderButtons(): void {
-    const invalid = !this.form.valid;
+    const invalid = !this.form.valid || (this.irs.active(this.store.state) && !this.irs.valid);
     this.runButton.disabled = this.running || invalid;
     this.selectedButton.disabled = this.running || invalid;
     this.selectedButton.textContent = `Certify the selected image (#${this.store.state.selected})`;

@@ -4,11 +4,11 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { certifiedAccuracy } from '../certify/metrics';
-import type { CertifiedImage } from '../types';
+import type { CertificationRow } from '../types';
 
 export interface Curve {
   label: string;
-  rows: readonly CertifiedImage[];
+  rows: readonly CertificationRow[];
 }
 
 const COLORS = ['#2f5bd3', '#c62828', '#2e7d32', '#ef6c00', '#6a1b9a', '#00838f', '#ad1457', '#5d4037'];

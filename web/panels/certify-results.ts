@@ -3,12 +3,14 @@
 import { DATASETS } from '../types';
 import { acr, certifiedAccuracy, REPORT_RADII } from '../certify/metrics';
 import { runCsv, runFileName, runJson } from '../certify/export';
-import type { CertifyRun } from '../certify/run';
+import { isIncremental, modelLabel, runModel, type CertifyRun } from '../certify/run';
+import { irsTimes } from '../certify/irs-times';
 import { download } from '../download';
 
 export class CertifyResults {
   private info: HTMLElement;
   private summary: HTMLElement;
+  private head: HTMLTableSectionElement;
   private body: HTMLTableSectionElement;
   private csv: HTMLButtonElement;
   private json: HTMLButtonElement;
@@ -24,12 +26,13 @@ export class CertifyResults {
       </div>
       <div class="table-scroll">
         <table id="certify-table" class="cert-table">
-          <thead><tr><th>idx</th><th>label</th><th>prediction</th><th>radius</th><th>correct</th><th>nA / n</th><th>seconds</th></tr></thead>
+          <thead></thead>
           <tbody></tbody>
         </table>
       </div>`;
     this.info = root.querySelector('#certify-run-info')!;
     this.summary = root.querySelector('#certify-summary')!;
+    this.head = root.querySelector('#certify-table thead')!;
     this.body = root.querySelector('#certify-table tbody')!;
     this.csv = root.querySelector('#certify-csv')!;
     this.json = root.querySelector('#certify-json')!;
@@ -40,6 +43,12 @@ export class CertifyResults {
   /** Shows a run from scratch: a new one, or one restored from storage. */
   show(run: CertifyRun, restored: boolean): void {
     this.run = run;
+    const columns = ['idx', 'label', 'prediction', 'radius', 'correct', 'nA / n', 'seconds'];
+    // an IRS run also shows how each image was certified and what the float reference cost
+    if (run.nChi) columns.push('path', 'ζ', 'float seconds');
+    const tr = document.createElement('tr');
+    tr.append(...columns.map((c) => Object.assign(document.createElement('th'), { textContent: c })));
+    this.head.replaceChildren(tr);
     this.body.replaceChildren(...run.rows.map((_, i) => this.tableRow(run, i)));
     this.info.dataset.restored = String(restored);
     this.update();
@@ -59,8 +68,9 @@ export class CertifyResults {
     const when = new Date(run.started).toLocaleString('en');
     const s = run.settings;
     const workers = `${run.workers} worker${run.workers > 1 ? 's' : ''}`;
+    const model = modelLabel(runModel(run));
     this.info.textContent =
-      `${DATASETS[run.dataset].label} σ=${run.sigma}, n0=${s.n0}, n=${s.n}, α=${s.alpha}, seed ${s.seed}, ${workers}: ` +
+      `${DATASETS[run.dataset].label} σ=${run.sigma}${model ? ` ${model}` : ''}, n0=${s.n0}, n=${s.n}, α=${s.alpha}, seed ${s.seed}, ${workers}: ` +
       `${run.status}, ${run.rows.length} of ${s.count} requested images in ${run.elapsed.toFixed(1)} s` +
       (restored ? ` — restored from this browser's storage (run of ${when}).` : '.');
     const rows = run.rows;
@@ -73,8 +83,14 @@ export class CertifyResults {
     const value = acr(rows);
     const accuracy = certifiedAccuracy(rows, REPORT_RADII);
     this.summary.dataset.acr = String(value);
+    const times = irsTimes(rows);
+    const timing = times
+      ? `<p id="certify-irs-times" data-irs="${times.irs}" data-reference="${times.reference}">IRS ${times.irs.toFixed(2)} s vs full certification ${times.reference.toFixed(2)} s` +
+        ` <span class="muted">(float model's CERTIFY${times.cached ? `; ${times.cached} reused from cache, time of their first run not counted` : ''};` +
+        ` ${times.incremental} of ${rows.length} images on the incremental path)</span></p>`
+      : '';
     this.summary.innerHTML = `
-      <p><b>ACR ${value.toFixed(3)}</b> <span class="muted">(average certified radius over ${rows.length} images; abstentions and mistakes count as 0)</span></p>
+      <p><b>ACR ${value.toFixed(3)}</b> <span class="muted">(average certified radius over ${rows.length} images; abstentions and mistakes count as 0)</span></p>${timing}
       <table class="cert-accuracy">
         <tr><th>radius r</th>${REPORT_RADII.map((r) => `<td>${r.toFixed(2)}</td>`).join('')}</tr>
         <tr><th>certified accuracy</th>${accuracy.map((a) => `<td>${(100 * a).toFixed(1)} %</td>`).join('')}</tr>
@@ -97,6 +113,10 @@ export class CertifyResults {
       `${r.nA.toLocaleString('en')} / ${r.n.toLocaleString('en')}`,
       r.time.toFixed(2),
     ];
+    if (isIncremental(r)) {
+      tr.dataset.path = r.path;
+      cells.push(r.path, r.zeta === null ? '—' : r.zeta.toFixed(4), r.referenceCached ? 'cached' : r.referenceSeconds.toFixed(2));
+    }
     tr.append(
       ...cells.map((text) => {
         const td = document.createElement('td');

@@ -1,0 +1,170 @@
+// End-to-end: the Bits panel (run-time mixed precision) and incremental certification (IRS).
+import { expect, test, type Page } from '@playwright/test';
+import { watch } from './helpers';
+
+const bits = (page: Page) => page.locator('#bits-panel');
+
+/** Waits until `policy` is applied and the grid classified with it. */
+async function applied(page: Page, policy: string): Promise<void> {
+  await expect(bits(page)).toHaveAttribute('data-policy', policy);
+  await expect(bits(page)).toHaveAttribute('data-status', 'ready');
+  await expect(page.locator('body')).toHaveAttribute('data-status', 'ready');
+}
+
+async function numberAttr(page: Page, selector: string, name: string): Promise<number> {
+  return Number(await page.locator(selector).getAttribute(name));
+}
+
+/** The grid's accuracy and the panel's totals, as shown. */
+async function shown(page: Page) {
+  return {
+    accuracy: await numberAttr(page, '#accuracy', 'data-accuracy'),
+    bops: await numberAttr(page, '#bits-bops', 'data-bops'),
+    floatBops: await numberAttr(page, '#bits-bops', 'data-float-bops'),
+    bytes: await numberAttr(page, '#bits-size', 'data-bytes'),
+    floatBytes: await numberAttr(page, '#bits-size', 'data-float-bytes'),
+  };
+}
+
+test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits × bits', async ({ page }) => {
+  const seen = watch(page);
+  await page.goto('./#dataset=mnist&sigma=0.25');
+  await applied(page, 'float');
+  const float = await shown(page);
+  expect(float.accuracy).toBeGreaterThan(0.97);
+  expect(float.bops).toBe(float.floatBops);
+  await expect(page.locator('#bits-layers tbody tr')).toHaveCount(8);
+
+  await page.getByRole('button', { name: 'w4a4' }).click();
+  await applied(page, 'w4a4');
+  await expect(page).toHaveURL(/w=4,4,4,4,4,4,4,4&a=4,4,4,4,4,4,4,4/);
+  const w4 = await shown(page);
+  expect(w4.bops).toBe(float.floatBops / 64);
+  expect(w4.bytes).toBe(float.floatBytes / 8);
+  await expect(page.locator('#bits-bops')).toContainText('64× smaller than float');
+  const layers = await page
+    .locator('#bits-layers tbody tr')
+    .evaluateAll((trs) => trs.map((tr) => [Number((tr as HTMLElement).dataset.macs), Number((tr as HTMLElement).dataset.bops)]));
+  for (const [macs, bops] of layers) expect(bops).toBe(macs! * 4 * 4);
+  expect(layers.reduce((t, [, b]) => t + b!, 0)).toBe(w4.bops);
+  expect(w4.accuracy).toBeGreaterThan(0.9);
+
+  await page.getByRole('button', { name: 'w2a2' }).click();
+  await applied(page, 'w2a2');
+  const w2 = await shown(page);
+  expect(w2.accuracy).toBeLessThan(float.accuracy - 0.1);
+  expect(w2.bops).toBe(float.floatBops / 256);
+
+  // one slider by keyboard: the stem's weights 2 → 3 bits
+  await page.locator('#bits-w-0').focus();
+  await page.keyboard.press('ArrowRight');
+  await applied(page, 'w3,2,2,2,2,2,2,2a2');
+  await expect(page.locator('#bits-w-0 + output')).toHaveText('3 bit');
+  const stem = await page.locator('#bits-layers tbody tr[data-layer="0"]').getAttribute('data-macs');
+  const mixed = await shown(page);
+  expect(mixed.bops).toBe(w2.bops + Number(stem) * 2);
+  expect(mixed.accuracy).not.toBe(w2.accuracy);
+
+  // the global slider sets every layer
+  await page.locator('#bits-global').fill('6');
+  await applied(page, 'w6a6');
+  expect((await shown(page)).bops).toBe(float.floatBops * (36 / 1024));
+  await page.selectOption('#bits-hist-layer', 'block2.conv2');
+  await expect(page.locator('#bits-histogram')).toHaveAttribute('data-layer', 'block2.conv2');
+  await bits(page).screenshot({ path: 'test-results/bits-panel.png' });
+
+  await page.getByRole('button', { name: 'Float' }).click();
+  await applied(page, 'float');
+  expect((await shown(page)).accuracy).toBe(float.accuracy);
+  await expect(page).not.toHaveURL(/w=/);
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
+
+test('a policy link restores the sliders after a reload', async ({ page }) => {
+  const seen = watch(page);
+  await page.goto('./#w=4,4,4,4,4,4,6,8&a=8,8,8,8,8,8,8,8');
+  await applied(page, 'w4,4,4,4,4,4,6,8a8');
+  await page.reload();
+  await applied(page, 'w4,4,4,4,4,4,6,8a8');
+  await expect(page.locator('#bits-w-6')).toHaveValue('6');
+  await expect(page.locator('#bits-w-7')).toHaveValue('8');
+  await expect(page.locator('#bits-w-0')).toHaveValue('4');
+  await expect(page.locator('#bits-a-3')).toHaveValue('8');
+  await expect(page.locator('#bits-global-value')).toHaveText('mixed');
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
+
+test('a malformed policy link falls back to float with a notice', async ({ page }) => {
+  const seen = watch(page);
+  await page.goto('./#w=4,4,9&a=8,8,8,8,8,8,8,8');
+  await applied(page, 'float');
+  await expect(page.locator('#banner')).toContainText('Ignored invalid link parameters: w=4,4,9');
+  await expect(page.locator('#bits-global-value')).toHaveText('float');
+  await expect(page).not.toHaveURL(/w=/);
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
+
+test('the histogram shows 4 levels at 2 bits and 256 at 8 beside the 8-bit master', async ({ page }) => {
+  const seen = watch(page);
+  await page.goto('./#w=2,2,2,2,2,2,2,2&a=8,8,8,8,8,8,8,8');
+  await applied(page, 'w2a8');
+  const hist = page.locator('#bits-histogram');
+  await expect(hist).toHaveAttribute('data-status', 'ready');
+  await expect(hist).toHaveAttribute('data-layer', 'stem');
+  await expect(page.locator('#bits-hist-low')).toHaveAttribute('data-bars', '4');
+  await expect(page.locator('#bits-hist-master')).toHaveAttribute('data-bars', '256');
+  // focusing a layer's slider picks its histogram
+  await page.locator('#bits-w-7').focus();
+  await expect(page.locator('#bits-hist-layer')).toHaveValue('7');
+  await expect(hist).toHaveAttribute('data-layer', 'fc');
+  await page.getByRole('button', { name: 'w8a8' }).click();
+  await applied(page, 'w8a8');
+  await expect(hist).toHaveAttribute('data-bits', '8');
+  await expect(page.locator('#bits-hist-low')).toHaveAttribute('data-bars', '256');
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
+
+test('IRS certifies w4a4 from the float certificate, shows path, ζ and both times, overlaid with float', async ({ page }) => {
+  const seen = watch(page);
+  const panel = page.locator('#certify-panel');
+  await page.goto('./#n=400&count=3&seed=0');
+  await applied(page, 'float');
+  await expect(page.locator('#certify-irs')).toBeHidden(); // IRS needs a quantized model
+  await page.locator('#certify-run').click();
+  await expect(panel).toHaveAttribute('data-status', 'completed');
+
+  await page.getByRole('button', { name: 'w4a4' }).click();
+  await applied(page, 'w4a4');
+  await page.locator('#certify-irs').check();
+  await expect(page.locator('#cert-nchi')).toHaveValue('40'); // 10 % of n
+  await page.locator('#certify-run').click();
+  await expect(panel).toHaveAttribute('data-status', 'completed');
+  await expect(page.locator('#certify-table thead')).toContainText('path');
+  await expect(page.locator('#certify-table thead')).toContainText('ζ');
+  const paths = await page.locator('#certify-table tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.path));
+  expect(paths).toHaveLength(3);
+  for (const p of paths) expect(['incremental', 'full']).toContain(p);
+  const times = page.locator('#certify-irs-times');
+  await expect(times).toContainText(/IRS \d+\.\d\d s vs full certification \d+\.\d\d s/);
+  expect(Number(await times.getAttribute('data-reference'))).toBeGreaterThan(0);
+  await expect(page.locator('#certify-run-info')).toContainText('w4a4 IRS n_χ=40');
+  await expect(page.locator('#certify-plot')).toHaveAttribute('data-series', '2');
+  const legend = page.locator('#certify-plot .u-legend');
+  await expect(legend).toContainText('MNIST σ=0.25, n=400, seed 0 (3 images)');
+  await expect(legend).toContainText('MNIST σ=0.25 w4a4 IRS n_χ=40, n=400, seed 0 (3 images)');
+  await expect(page).toHaveURL(/w=4,4,4,4,4,4,4,4&a=4,4,4,4,4,4,4,4.*irs=1/);
+  await panel.screenshot({ path: 'test-results/certify-irs.png' });
+
+  // the full path still works on the quantized model
+  await page.locator('#certify-irs').uncheck();
+  await page.locator('#certify-run').click();
+  await expect(panel).toHaveAttribute('data-status', 'completed');
+  await expect(page.locator('#certify-plot')).toHaveAttribute('data-series', '3');
+  await expect(legend).toContainText('MNIST σ=0.25 w4a4, n=400');
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});

@@ -1,0 +1,197 @@
+// The "Bits" panel: run-time mixed precision. Presets, one slider for all layers and two per
+// layer set the policy; totals (BOPs, weight size) follow at once, and after a short pause the
+// policy goes to the store (the URL), where the page applies it and reclassifies the grid.
+// The histogram shows the selected layer's integer weights at its bits beside the 8-bit master.
+import { LAYERS, MAX_BITS, PRESET_BITS, policyName, samePolicy, uniform } from '../bits/policy';
+import type { Store } from '../state';
+import type { LayerInfo, ModelInfo, Policy, PolicyCost, WeightHistogram } from '../types';
+import { BitsCost, floatCost } from './bits-cost';
+import { BitsHistogram } from './bits-histogram';
+import { BitsLayers, type BitsKind } from './bits-layers';
+
+/** Slider moves within this many ms become one policy change (one reclassification). */
+const DEBOUNCE_MS = 100;
+
+/** The engine calls the panel makes itself (on the page's grid worker). */
+export interface BitsEngine {
+  policyCost(policy: Policy): Promise<PolicyCost>;
+  weightHistogram(layer: number, bits: number): Promise<WeightHistogram>;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class BitsPanel {
+  private presets: HTMLButtonElement[];
+  private global: HTMLInputElement;
+  private globalValue: HTMLOutputElement;
+  private accuracy: HTMLElement;
+  private layerSelect: HTMLSelectElement;
+  private layers: BitsLayers;
+  private cost: BitsCost;
+  private histogram: BitsHistogram;
+  private model: LayerInfo[] = [];
+  /** The policy the controls show; the store catches up after DEBOUNCE_MS. */
+  private draft: Policy | null;
+  private timer: number | undefined;
+  /** Latest cost and histogram requests: older answers are dropped. */
+  private costRequest = 0;
+  private histRequest = 0;
+
+  constructor(
+    private root: HTMLElement,
+    private store: Store,
+    private engine: BitsEngine,
+    private onError: (message: string) => void,
+  ) {
+    root.innerHTML = `
+      <h2>Bits: run-time mixed precision</h2>
+      <p class="muted">Every layer's weights are stored once as 8-bit integers; lower widths are derived from them on
+        the fly by Double Rounding (a rounded shift), and activations are quantized with ranges calibrated on training
+        images. Pick widths per layer and watch accuracy and cost change. BOPs = MACs × weight bits × activation bits.</p>
+      <div class="controls" role="group" aria-label="presets">
+        <button type="button" data-preset="float">Float</button>
+        ${PRESET_BITS.map((b) => `<button type="button" data-preset="${b}">w${b}a${b}</button>`).join('')}
+        <label>All layers <input id="bits-global" type="range" min="2" max="8" step="1" aria-label="bits of all layers" />
+          <output id="bits-global-value" for="bits-global"></output></label>
+      </div>
+      <div id="bits-cost" class="bits-cost" aria-live="polite"></div>
+      <p id="bits-accuracy" class="accuracy" aria-live="polite"></p>
+      <div class="table-scroll">
+        <table id="bits-layers" class="bits-layers">
+          <thead><tr><th>layer</th><th>weight bits</th><th>activation bits</th><th>share of BOPs</th></tr></thead>
+          <tbody></tbody>
+        </table>
+      </div>
+      <div class="controls">
+        <label>Weight histogram of <select id="bits-hist-layer"></select></label>
+      </div>
+      <div id="bits-histogram" class="bits-histogram"></div>`;
+    this.presets = [...root.querySelectorAll<HTMLButtonElement>('[data-preset]')];
+    this.global = root.querySelector('#bits-global')!;
+    this.globalValue = root.querySelector('#bits-global-value')!;
+    this.accuracy = root.querySelector('#bits-accuracy')!;
+    this.layerSelect = root.querySelector('#bits-hist-layer')!;
+    this.cost = new BitsCost(root.querySelector('#bits-cost')!);
+    this.histogram = new BitsHistogram(root.querySelector('#bits-histogram')!);
+    this.layers = new BitsLayers(root.querySelector('#bits-layers tbody')!, {
+      change: (layer, kind, bits) => this.setLayer(layer, kind, bits),
+      focus: (layer) => this.selectLayer(layer),
+    });
+    for (const b of this.presets) {
+      b.addEventListener('click', () => {
+        const p = b.dataset.preset!;
+        this.edit(p === 'float' ? null : uniform(Number(p)));
+      });
+    }
+    this.global.addEventListener('input', () => this.edit(uniform(Number(this.global.value))));
+    this.layerSelect.addEventListener('change', () => void this.showHistogram());
+    this.draft = store.state.policy;
+    store.subscribe((s) => {
+      // a link or the back button changed the policy: the controls follow
+      if (this.timer === undefined && !samePolicy(s.policy, this.draft)) {
+        this.draft = s.policy;
+        this.render();
+      }
+    });
+    root.dataset.status = 'loading';
+  }
+
+  /** A model was loaded: one row per layer. */
+  setModel(model: ModelInfo): void {
+    this.model = model.layers;
+    this.layers.setLayers(model.layers);
+    this.layerSelect.replaceChildren(
+      ...model.layers.map((l, i) => Object.assign(document.createElement('option'), { value: String(i), textContent: l.name })),
+    );
+    this.render();
+  }
+
+  /** The page applied `policy` and classified the grid with it. */
+  applied(policy: Policy | null, accuracy: number): void {
+    this.accuracy.dataset.accuracy = String(accuracy);
+    this.accuracy.textContent = `Accuracy at ${policyName(policy)}: ${(100 * accuracy).toFixed(1)} % on the shipped test images`;
+    if (samePolicy(policy, this.draft) && this.timer === undefined) {
+      this.root.dataset.policy = policyName(policy);
+      this.root.dataset.status = 'ready';
+    }
+  }
+
+  /** The page is applying a policy (or failed to). */
+  busy(error = false): void {
+    this.root.dataset.status = error ? 'error' : 'busy';
+  }
+
+  private setLayer(layer: number, kind: BitsKind, bits: number): void {
+    const next = this.draft ? { weightBits: [...this.draft.weightBits], actBits: [...this.draft.actBits] } : uniform(MAX_BITS);
+    next[kind][layer] = bits;
+    this.selectLayer(layer);
+    this.edit(next);
+  }
+
+  private selectLayer(layer: number): void {
+    if (this.layerSelect.value === String(layer)) return;
+    this.layerSelect.value = String(layer);
+    void this.showHistogram();
+  }
+
+  /** The visitor changed the policy: show it now, send it to the store after a pause. */
+  private edit(policy: Policy | null): void {
+    this.draft = policy;
+    this.root.dataset.status = 'pending';
+    this.render();
+    window.clearTimeout(this.timer);
+    this.timer = window.setTimeout(() => {
+      this.timer = undefined;
+      this.store.update({ policy: this.draft });
+    }, DEBOUNCE_MS);
+  }
+
+  private render(): void {
+    const p = this.draft;
+    const name = policyName(p);
+    for (const b of this.presets) {
+      const preset = b.dataset.preset === 'float' ? 'float' : `w${b.dataset.preset}a${b.dataset.preset}`;
+      b.setAttribute('aria-pressed', String(preset === name));
+    }
+    const bits = p ? [...p.weightBits, ...p.actBits] : [];
+    const same = bits.every((b) => b === bits[0]);
+    if (document.activeElement !== this.global) this.global.value = String(p && same ? bits[0] : MAX_BITS);
+    this.globalValue.value = !p ? 'float' : same ? `${bits[0]} bit` : 'mixed';
+    this.layers.show(p);
+    void this.showCost();
+    void this.showHistogram();
+  }
+
+  private async showCost(): Promise<void> {
+    if (this.model.length !== LAYERS) return;
+    const float = floatCost(this.model);
+    const id = ++this.costRequest;
+    try {
+      const cost = this.draft ? await this.engine.policyCost(this.draft) : float;
+      if (id !== this.costRequest) return;
+      this.cost.show(cost, float);
+      this.layers.showCost(cost);
+    } catch (e) {
+      this.onError(`Could not compute the cost of ${policyName(this.draft)}: ${message(e)}`);
+    }
+  }
+
+  private async showHistogram(): Promise<void> {
+    const layer = Number(this.layerSelect.value);
+    const info = this.model[layer];
+    if (!info) return;
+    const bits = this.draft ? this.draft.weightBits[layer]! : MAX_BITS;
+    const id = ++this.histRequest;
+    this.histogram.pending();
+    try {
+      const h = await this.engine.weightHistogram(layer, bits);
+      if (id === this.histRequest) this.histogram.show(info.name, h);
+    } catch (e) {
+      if (id !== this.histRequest) return;
+      this.histogram.pending(true);
+      this.onError(`Could not draw the weight histogram of ${info.name}: ${message(e)}`);
+    }
+  }
+}

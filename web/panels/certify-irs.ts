@@ -1,0 +1,63 @@
+// IRS controls of the Certify panel: shown only for a quantized model, whose certification can
+// reuse the float model's (Ugare et al., 2024). Both settings live in the store (the URL).
+import { nChiOf, parseSetting, type State, type Store } from '../state';
+import { policyName } from '../bits/policy';
+
+export class CertifyIrsControls {
+  private checkbox: HTMLInputElement;
+  private nChi: HTMLInputElement;
+  private note: HTMLElement;
+
+  /** `onValidity` runs when the n_χ field turns valid or invalid. */
+  constructor(private root: HTMLElement, private store: Store, private onValidity: () => void) {
+    root.innerHTML = `
+      <div class="controls">
+        <label><input id="certify-irs" type="checkbox" /> certify incrementally (IRS)</label>
+        <label title="noisy samples replayed through the quantized model (default 10 % of n)">n_χ
+          <input id="cert-nchi" type="number" min="1" step="1" aria-description="noisy samples replayed through the quantized model; default 10 % of n" />
+        </label>
+      </div>
+      <p id="certify-irs-note" class="muted"></p>`;
+    this.checkbox = root.querySelector('#certify-irs')!;
+    this.nChi = root.querySelector('#cert-nchi')!;
+    this.note = root.querySelector('#certify-irs-note')!;
+    this.checkbox.addEventListener('change', () => store.update({ irs: this.checkbox.checked }));
+    this.nChi.addEventListener('change', () => this.readNChi());
+    this.render(store.state);
+    store.subscribe((s) => this.render(s));
+  }
+
+  get valid(): boolean {
+    return this.nChi.getAttribute('aria-invalid') !== 'true';
+  }
+
+  /** Whether the next run certifies incrementally. */
+  active(s: State): boolean {
+    return s.policy !== null && s.irs;
+  }
+
+  private readNChi(): void {
+    const wasValid = this.valid;
+    const text = this.nChi.value.trim();
+    // an empty field means the default, 10 % of n
+    const value = text === '' ? null : parseSetting('n', text);
+    if (text !== '' && value === null) {
+      this.nChi.setAttribute('aria-invalid', 'true');
+    } else {
+      this.nChi.removeAttribute('aria-invalid');
+      this.store.update({ nChi: value });
+    }
+    if (wasValid !== this.valid) this.onValidity();
+  }
+
+  private render(s: State): void {
+    this.root.hidden = s.policy === null;
+    this.checkbox.checked = s.irs;
+    this.nChi.disabled = !s.irs;
+    if (this.valid && document.activeElement !== this.nChi) this.nChi.value = String(nChiOf(s));
+    this.note.textContent = s.policy
+      ? `The model runs at ${policyName(s.policy)}. IRS certifies the float model with n samples (once per image and ` +
+        `settings, then cached) and bounds how often the quantized model disagrees with it on n_χ replayed samples.`
+      : '';
+  }
+}
