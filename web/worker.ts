@@ -58,6 +58,20 @@ function throttle(onProgress: Progress): Progress {
   };
 }
 
+/** IRS reports each phase (the float reference, then the replay) from 0: keep the count rising
+ * so the page's progress bar never runs backwards. */
+function cumulative(onProgress: Progress): Progress {
+  let offset = 0;
+  let last = 0;
+  let lastTotal = 0;
+  return (done, total) => {
+    if (done < last) offset += lastTotal;
+    last = done;
+    lastTotal = total;
+    onProgress(offset + done, offset + total);
+  };
+}
+
 /** Lets queued messages (a cancel) run between chunks of work. */
 const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
 
@@ -114,7 +128,7 @@ const api: EngineApi = {
 
   async certifyIncremental(index, settings, onProgress) {
     const e = await getEngine();
-    return e.certifyIncremental(index, settings, throttle(onProgress)) as IncrementalImage;
+    return e.certifyIncremental(index, settings, cumulative(throttle(onProgress))) as IncrementalImage;
   },
 
   async setPolicy(policy: Policy | null) {
