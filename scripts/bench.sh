@@ -13,7 +13,7 @@ printf 'raw %d bytes, gzip -9 %d bytes\n' "$(stat -c %s "$wasm")" "$(gzip -9 -c 
 echo "== native (criterion, 2 threads)"
 cargo bench --bench forward -- --noplot 2>&1 | grep -E "noisy_forward|thrpt|MACs per image"
 
-echo "== wasm in headless Chromium (one worker)"
+echo "== wasm in headless Chromium: one worker's throughput, policy switch, scaling with workers"
 npx vite preview --host 127.0.0.1 --port 4174 --strictPort > /dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT

@@ -1,15 +1,22 @@
-// Benchmark page: measures the engine's noisy-sample throughput in a worker and prints JSON
-// into #out (scripts/bench-browser.mjs drives it headlessly and records the figures).
+// Benchmark page: measures, in the browser, (1) the engine's noisy-sample throughput in one
+// worker, (2) the time to switch the whole model to another bit policy, and (3) how a
+// certification scales with workers; prints JSON into #out (scripts/bench-browser.mjs drives
+// it headlessly and records the figures).
 import { startEngine } from './engine';
+import { CertifyPool, type CertifyCall } from './pool';
+import type { CertifiedImage, DatasetName, Policy, Sigma } from './types';
 
 const q = new URLSearchParams(location.search);
-const dataset = q.get('dataset') ?? 'mnist';
-const sigma = q.get('sigma') ?? '0.25';
+const dataset = (q.get('dataset') ?? 'mnist') as DatasetName;
+const sigma = (q.get('sigma') ?? '0.25') as Sigma;
 const batch = Number(q.get('batch') ?? 100);
 const reps = Number(q.get('reps') ?? 5);
 const out = document.querySelector('#out')!;
 
-async function run(): Promise<void> {
+const uniform = (bits: number): Policy => ({ weightBits: Array(8).fill(bits), actBits: Array(8).fill(bits) });
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function throughput() {
   const engine = startEngine();
   const loaded = await engine.load(dataset, sigma, document.baseURI);
   await engine.noisyCounts(0, batch, Number(sigma), 0); // warm-up
@@ -20,21 +27,52 @@ async function run(): Promise<void> {
     times.push((performance.now() - t0) / 1000);
     if (counts.reduce((a, b) => a + b, 0) !== batch) throw new Error('counts do not add up');
   }
-  times.sort((a, b) => a - b);
-  const median = times[Math.floor(times.length / 2)]!;
-  const samplesPerSec = batch / median;
-  const result = {
-    dataset,
-    sigma,
-    batch,
-    reps,
+  const seconds = median(times);
+  const samplesPerSec = batch / seconds;
+  // policy switches, alternating w4a4 / w6a6; an RPC that does no work gives the overhead
+  await engine.setPolicy(uniform(8));
+  const switches = 40;
+  let t0 = performance.now();
+  for (let i = 0; i < switches; i++) await engine.setPolicy(uniform(i % 2 ? 6 : 4));
+  const switchMs = (performance.now() - t0) / switches;
+  t0 = performance.now();
+  for (let i = 0; i < switches; i++) await engine.policyCost(uniform(4));
+  const rpcMs = (performance.now() - t0) / switches;
+  return {
     macsPerImage: loaded.model.macs,
-    medianSeconds: median,
+    batch,
+    medianSeconds: seconds,
     samplesPerSec,
     gmacPerSec: (samplesPerSec * loaded.model.macs) / 1e9,
-    userAgent: navigator.userAgent,
-    hardwareConcurrency: navigator.hardwareConcurrency,
+    policySwitchMs: switchMs,
+    rpcRoundTripMs: rpcMs,
   };
+}
+
+/** Wall time of certifying `images` images at n = 1,000 with `workers` workers. */
+async function certifyWith(workers: number, images: number) {
+  const pool = new CertifyPool(document.baseURI);
+  const settings = { sigma: Number(sigma), n0: 100, n: 1000, alpha: 0.001, seed: 0, batch: 100 };
+  const indices = Array.from({ length: images }, (_, i) => i);
+  const target = { dataset, sigma, workers, policy: null };
+  const call: CertifyCall<CertifiedImage> = (api, index, onProgress) =>
+    api.certify(index, settings, onProgress);
+  const ignore = { row() {}, progress() {} };
+  await pool.certify(target, [0], 1100, call, ignore); // spawn + load + warm-up
+  const t0 = performance.now();
+  await pool.certify(target, indices, 1100, call, ignore);
+  const seconds = (performance.now() - t0) / 1000;
+  pool.cancel();
+  return { workers, images, seconds, samplesPerSec: (images * 1100) / seconds };
+}
+
+async function run(): Promise<void> {
+  const result: Record<string, unknown> = { dataset, sigma, hardwareConcurrency: navigator.hardwareConcurrency };
+  result['oneWorker'] = await throughput();
+  const images = Number(q.get('images') ?? 16);
+  const scaling = [];
+  for (let w = 1; w <= Math.min(navigator.hardwareConcurrency, 4); w++) scaling.push(await certifyWith(w, images));
+  result['certifyScaling'] = scaling;
   out.textContent = JSON.stringify(result, null, 2);
   document.body.dataset.status = 'done';
 }
