@@ -8,6 +8,10 @@ log() { printf '\n\033[1m[test %4ds]\033[0m %s\n' "$SECONDS" "$*"; }
 
 bash scripts/setup.sh
 
+# Everything the test runners print also goes to $summary, to count the tests at the end.
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy (native and wasm32) -D warnings"
@@ -17,11 +21,15 @@ cargo clippy --release --target wasm32-unknown-unknown --no-default-features --l
 bash scripts/build-site.sh
 
 log "native tests"
-cargo test --release
+cargo test --release 2>&1 | tee -a "$summary"
 
 log "wasm tests in headless Chromium"
-wasm-pack test --headless --chrome --release crate --no-default-features
+wasm-pack test --headless --chrome --release crate --no-default-features 2>&1 | tee -a "$summary"
 
 log "end-to-end tests (Playwright, Debian's Chromium)"
-npx playwright test
-log "all tests passed"
+npx playwright test 2>&1 | tee -a "$summary"
+
+rust=$(grep -oE 'test result: ok\. [0-9]+ passed' "$summary" | awk '{s += $4} END {print s + 0}')
+e2e=$(grep -oE '^ *[0-9]+ passed' "$summary" | awk '{s += $1} END {print s + 0}')
+log "all tests passed: $rust Rust (native + wasm) and $e2e end-to-end"
+echo "tests: $((rust + e2e)) passed, 0 failed"
