@@ -82,6 +82,21 @@ pub struct CertifySettings {
     pub batch: usize,
 }
 
+impl CertifySettings {
+    /// CERTIFY's parameters, validated (messages name the setting).
+    fn params(&self) -> Result<CertifyParams, JsError> {
+        let params = CertifyParams {
+            sigma: self.sigma,
+            n0: sample_count("n0", self.n0)?,
+            n: sample_count("n", self.n)?,
+            alpha: self.alpha,
+            batch: self.batch,
+        };
+        params.validate().map_err(js_err)?;
+        Ok(params)
+    }
+}
+
 /// A certified image as the UI shows it: the TSV row plus the statistics behind it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -325,14 +340,7 @@ impl Engine {
         let s: CertifySettings = serde_wasm_bindgen::from_value(settings)
             .map_err(|e| js_err(format!("certification settings: {e}")))?;
         let (sigma, seed) = (s.sigma, s.seed);
-        let params = CertifyParams {
-            sigma,
-            n0: sample_count("n0", s.n0)?,
-            n: sample_count("n", s.n)?,
-            alpha: s.alpha,
-            batch: s.batch,
-        };
-        params.validate().map_err(js_err)?;
+        let params = s.params()?;
         let data = self
             .data
             .as_ref()
@@ -345,17 +353,7 @@ impl Engine {
             .as_mut()
             .ok_or_else(|| js_err("no model loaded: call loadModel first"))?;
         let started = js_sys::Date::now();
-        let mut progress = |done: u64, total: u64| {
-            if let Some(f) = &on_progress {
-                // a throwing callback must not abort the certification
-                let _ = f.call2(
-                    &JsValue::NULL,
-                    &JsValue::from_f64(done as f64),
-                    &JsValue::from_f64(total as f64),
-                );
-            }
-            true
-        };
+        let mut progress = |done: u64, total: u64| report_progress(&on_progress, done, total);
         let key = NoiseKey::new(seed as u64, index as u32);
         let cert = smoothing::certify(model, &image, &params, key, &mut progress)
             .map_err(js_err)?
@@ -518,14 +516,7 @@ impl Engine {
         if self.policy.is_none() {
             return Err(js_err("incremental certification compares a quantized model with the float one: set a bit policy first"));
         }
-        let params = CertifyParams {
-            sigma: s.certify.sigma,
-            n0: sample_count("n0", s.certify.n0)?,
-            n: sample_count("n", s.certify.n)?,
-            alpha: s.certify.alpha,
-            batch: s.certify.batch,
-        };
-        params.validate().map_err(js_err)?;
+        let params = s.certify.params()?;
         let irs = smoothing::IrsParams {
             n_chi: sample_count("nChi", s.n_chi)?,
             alpha_chi: params.alpha,
@@ -553,16 +544,7 @@ impl Engine {
             (Some(f), Some(f_p)) => (f, f_p),
             _ => return Err(js_err("no model loaded: call loadModel first")),
         };
-        let mut progress = |done: u64, total: u64| {
-            if let Some(cb) = &on_progress {
-                let _ = cb.call2(
-                    &JsValue::NULL,
-                    &JsValue::from_f64(done as f64),
-                    &JsValue::from_f64(total as f64),
-                );
-            }
-            true
-        };
+        let mut progress = |done: u64, total: u64| report_progress(&on_progress, done, total);
         let started = js_sys::Date::now();
         let reference_cached = self.references.contains_key(&key);
         if !reference_cached {
@@ -642,6 +624,20 @@ impl Engine {
         self.switchable = Some(Switchable::from_float(reference, &batch).map_err(js_err)?);
         Ok(())
     }
+}
+
+/// Calls the optional JS progress callback; a throwing callback must not abort the work, so
+/// its error is ignored, and the work is never cancelled from here (cancelling is done by
+/// terminating the worker).
+fn report_progress(callback: &Option<js_sys::Function>, done: u64, total: u64) -> bool {
+    if let Some(f) = callback {
+        let _ = f.call2(
+            &JsValue::NULL,
+            &JsValue::from_f64(done as f64),
+            &JsValue::from_f64(total as f64),
+        );
+    }
+    true
 }
 
 /// A sample count from JavaScript (a number): a whole number ≥ 0, else a clear error.
