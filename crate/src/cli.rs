@@ -633,23 +633,10 @@ fn eval_cmd(
 ) -> Result<()> {
     let mut model = load_model(model_path)?;
     let policy = quant.apply(&mut model, Path::new("data"))?;
-    // float weights and activations count as 32 bits in BOPs and size
-    let cost_policy = policy.clone().unwrap_or(Policy {
-        weight_bits: vec![32; model.layers.len()],
-        act_bits: vec![32; model.layers.len()],
-    });
-    let bops: u64 = model
-        .layers
-        .iter()
-        .zip(cost_policy.weight_bits.iter().zip(&cost_policy.act_bits))
-        .map(|(l, (&w, &a))| l.macs() * w as u64 * a as u64)
-        .sum();
-    let size_bytes: f64 = model
-        .layers
-        .iter()
-        .zip(&cost_policy.weight_bits)
-        .map(|(l, &w)| l.weights() as f64 * w as f64 / 8.0)
-        .sum();
+    // float weights and activations count as 32 bits (quant::FLOAT_BITS)
+    let costs = quant::layer_costs(&model.layers, policy.as_ref())?;
+    let bops: u64 = costs.iter().map(|c| c.bops).sum();
+    let size_bytes: f64 = costs.iter().map(|c| c.size_bytes).sum();
     let data_path = data
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_test_set(Path::new("data"), &model.meta.dataset));

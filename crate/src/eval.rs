@@ -31,7 +31,8 @@ impl Evaluation {
     }
 }
 
-fn check_compatible(model: &Model, data: &Dataset) -> Result<()> {
+/// Checks that `data` holds what the model takes, and that `start..start+count` is inside it.
+fn check_input(data: &Dataset, start: usize, count: usize) -> Result<()> {
     let want = crate::model::IMAGE_SIDE;
     if data.rows != want || data.cols != want || data.classes != crate::model::NUM_CLASSES {
         return Err(Error::Invalid(format!(
@@ -39,18 +40,21 @@ fn check_compatible(model: &Model, data: &Dataset) -> Result<()> {
             data.rows, data.cols, data.classes
         )));
     }
-    let _ = model;
-    Ok(())
+    data.check_range(start, count)
+}
+
+/// The images `start..start+count` in forward batches of at most [`EVAL_BATCH`].
+fn batches(start: usize, count: usize) -> impl Iterator<Item = Vec<usize>> {
+    (start..start + count)
+        .step_by(EVAL_BATCH)
+        .map(move |from| (from..(from + EVAL_BATCH).min(start + count)).collect())
 }
 
 /// Logits (row-major `[count, 10]`) of images `start..start+count`.
 pub fn logits(model: &Model, data: &Dataset, start: usize, count: usize) -> Result<Vec<f32>> {
-    check_compatible(model, data)?;
-    data.check_range(start, count)?;
+    check_input(data, start, count)?;
     let mut out = Vec::with_capacity(count * crate::model::NUM_CLASSES);
-    for chunk_start in (start..start + count).step_by(EVAL_BATCH) {
-        let idx: Vec<usize> =
-            (chunk_start..(chunk_start + EVAL_BATCH).min(start + count)).collect();
+    for idx in batches(start, count) {
         let x = data.batch(&idx, model.weights[0].device())?;
         out.extend(model.forward(&x)?.flatten_all()?.to_vec1::<f32>()?);
     }
@@ -65,12 +69,9 @@ pub fn evaluate(
     count: usize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Evaluation> {
-    check_compatible(model, data)?;
-    data.check_range(start, count)?;
+    check_input(data, start, count)?;
     let mut predictions = Vec::with_capacity(count);
-    for chunk_start in (start..start + count).step_by(EVAL_BATCH) {
-        let idx: Vec<usize> =
-            (chunk_start..(chunk_start + EVAL_BATCH).min(start + count)).collect();
+    for idx in batches(start, count) {
         let x = data.batch(&idx, model.weights[0].device())?;
         predictions.extend(model.predict(&x)?.into_iter().map(|p| p as u8));
         progress(predictions.len(), count);
@@ -99,8 +100,7 @@ pub fn noisy_counts(
     sigma: f32,
     seed: u64,
 ) -> Result<Vec<u32>> {
-    check_compatible(model, data)?;
-    data.check_range(index, 1)?;
+    check_input(data, index, 1)?;
     let x = crate::noise::noisy_copies(
         data.image(index),
         copies,

@@ -195,23 +195,63 @@ impl Policy {
     }
 }
 
-/// Bit operations per image: Σ MACs × b_w × b_a.
-pub fn bops(layers: &[LayerSpec], policy: &Policy) -> Result<u64> {
-    policy.validate(layers.len())?;
+/// Bits a float weight or activation counts as in BOPs and size.
+pub const FLOAT_BITS: u8 = 32;
+
+/// What one layer costs at a policy. Serialised in camelCase: the browser shows it as is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerCost {
+    pub macs: u64,
+    pub weights: usize,
+    pub weight_bits: u8,
+    pub act_bits: u8,
+    /// MACs × b_w × b_a.
+    pub bops: u64,
+    /// weights × b_w / 8.
+    pub size_bytes: f64,
+}
+
+/// Per-layer cost at `policy`, or of the float model (every width [`FLOAT_BITS`]) for `None`.
+pub fn layer_costs(layers: &[LayerSpec], policy: Option<&Policy>) -> Result<Vec<LayerCost>> {
+    let float = Policy {
+        weight_bits: vec![FLOAT_BITS; layers.len()],
+        act_bits: vec![FLOAT_BITS; layers.len()],
+    };
+    let policy = match policy {
+        Some(p) => {
+            p.validate(layers.len())?;
+            p
+        }
+        None => &float,
+    };
     Ok(layers
         .iter()
         .zip(policy.weight_bits.iter().zip(&policy.act_bits))
-        .map(|(l, (&w, &a))| l.macs() * w as u64 * a as u64)
+        .map(|(l, (&w, &a))| LayerCost {
+            macs: l.macs(),
+            weights: l.weights(),
+            weight_bits: w,
+            act_bits: a,
+            bops: l.macs() * w as u64 * a as u64,
+            size_bytes: l.weights() as f64 * w as f64 / 8.0,
+        })
+        .collect())
+}
+
+/// Bit operations per image: Σ MACs × b_w × b_a.
+pub fn bops(layers: &[LayerSpec], policy: &Policy) -> Result<u64> {
+    Ok(layer_costs(layers, Some(policy))?
+        .iter()
+        .map(|c| c.bops)
         .sum())
 }
 
 /// Model size in bytes of the quantized weights: Σ params × b_w / 8.
 pub fn size_bytes(layers: &[LayerSpec], policy: &Policy) -> Result<f64> {
-    policy.validate(layers.len())?;
-    Ok(layers
+    Ok(layer_costs(layers, Some(policy))?
         .iter()
-        .zip(&policy.weight_bits)
-        .map(|(l, &w)| l.weights() as f64 * w as f64 / 8.0)
+        .map(|c| c.size_bytes)
         .sum())
 }
 
@@ -395,6 +435,12 @@ mod tests {
         assert_eq!(bops(&layers, &p4).unwrap(), 16 * macs);
         assert_eq!(size_bytes(&layers, &p8).unwrap(), weights as f64);
         assert_eq!(size_bytes(&layers, &p4).unwrap(), weights as f64 / 2.0);
+        let float = layer_costs(&layers, None).unwrap();
+        assert_eq!(float.iter().map(|c| c.bops).sum::<u64>(), 1024 * macs);
+        assert_eq!(
+            float.iter().map(|c| c.size_bytes).sum::<f64>(),
+            4.0 * weights as f64
+        );
     }
 
     #[test]

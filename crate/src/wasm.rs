@@ -121,25 +121,13 @@ struct PolicyJs {
     act_bits: Vec<u8>,
 }
 
-/// Cost of one layer at a policy (float counts as 32 bits).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LayerCost {
-    macs: u64,
-    weights: usize,
-    weight_bits: u8,
-    act_bits: u8,
-    bops: u64,
-    size_bytes: f64,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PolicyCost {
     policy: Option<PolicyJs>,
     bops: u64,
     size_bytes: f64,
-    layers: Vec<LayerCost>,
+    layers: Vec<quant::LayerCost>,
 }
 
 /// Settings of an incremental certification: CERTIFY's plus IRS's.
@@ -446,23 +434,8 @@ impl Engine {
             Some(p) => self.parse_policy(p)?,
             None => self.policy.clone(),
         };
-        let layers = &self.model()?.layers;
-        let (w, a) = match &policy {
-            Some(p) => (p.weight_bits.clone(), p.act_bits.clone()),
-            None => (vec![32; layers.len()], vec![32; layers.len()]),
-        };
-        let per_layer: Vec<LayerCost> = layers
-            .iter()
-            .zip(w.iter().zip(&a))
-            .map(|(l, (&wb, &ab))| LayerCost {
-                macs: l.macs(),
-                weights: l.weights(),
-                weight_bits: wb,
-                act_bits: ab,
-                bops: l.macs() * wb as u64 * ab as u64,
-                size_bytes: l.weights() as f64 * wb as f64 / 8.0,
-            })
-            .collect();
+        let per_layer =
+            quant::layer_costs(&self.model()?.layers, policy.as_ref()).map_err(js_err)?;
         to_js(&PolicyCost {
             bops: per_layer.iter().map(|l| l.bops).sum(),
             size_bytes: per_layer.iter().map(|l| l.size_bytes).sum(),
