@@ -322,11 +322,16 @@ impl Model {
         self.layers.iter().map(LayerSpec::macs).sum()
     }
 
+    /// The batch-norm that follows convolution `i` under the current bit policy.
+    pub fn bn_for(&self, i: usize) -> &BatchNorm {
+        &self.bns[i]
+    }
+
     fn conv_bn(&self, i: usize, x: &Tensor, train: bool) -> Result<Tensor> {
         let spec = &self.layers[i];
         let x = self.layer_input(i, x)?;
         let y = x.conv2d(&self.weights[i], spec.padding, spec.stride, 1, 1)?;
-        self.bns[i].forward_t(&y, train)
+        self.bn_for(i).forward_t(&y, train)
     }
 
     /// Logits `[B, 10]` for inputs `[B, 1, 28, 28]` in [0, 1] (plus noise, for smoothing).
