@@ -12,7 +12,7 @@ const MODEL: &[u8] = include_bytes!("../../public/models/mnist-sigma0.25.safeten
 const IMAGES: &[u8] = include_bytes!("../tests/fixtures/mnist-test.bsds");
 
 fn noisy_batches(c: &mut Criterion) {
-    let model = Model::from_safetensors(MODEL, &Device::Cpu).unwrap();
+    let model = bitsmooth::checkpoint::load(MODEL).unwrap().model;
     let data = Dataset::from_bytes(IMAGES).unwrap();
     let mut group = c.benchmark_group("noisy_forward");
     for batch in [100usize, 400] {
@@ -33,7 +33,7 @@ fn noisy_batches(c: &mut Criterion) {
 /// masters, against re-quantizing the float weights (what a float-master design would do).
 fn policy_switch(c: &mut Criterion) {
     use bitsmooth::quant::{Policy, QuantizedWeights, Switchable};
-    let mut model = Model::from_safetensors(MODEL, &Device::Cpu).unwrap();
+    let mut model = bitsmooth::checkpoint::load(MODEL).unwrap().model;
     let data = Dataset::from_bytes(IMAGES).unwrap();
     let calibration = data
         .batch(&(0..data.len()).collect::<Vec<_>>(), &Device::Cpu)

@@ -1,6 +1,7 @@
-//! Command-line interface (DESIGN §7): `prepare-data`, `train`, `eval`, `certify`.
+//! Command-line interface (DESIGN §7): `prepare-data`, `train`, `eval`, `certify`, `export`.
 //! Thin: parses arguments, reads and writes files, prints; the work is in the library.
 
+use crate::checkpoint::{self, Loaded};
 use crate::data::{fashion, idx, Dataset};
 use crate::error::{Error, Result};
 use crate::eval;
@@ -39,10 +40,12 @@ impl DatasetName {
     }
 }
 
-/// Which bit policy to run the model at (post-training quantization of the float model).
+/// Which bit policy to run the model at: an int8 model switches by Double Rounding (default
+/// w8a8), a float model is post-training quantized, an export runs at its own policy.
 #[derive(clap::Args, Clone, Debug)]
 struct PolicyArgs {
-    /// Uniform bit-width B for weights and activations (w{B}a{B}), 2..=8. Default: float.
+    /// Uniform bit-width B for weights and activations (w{B}a{B}), 2..=8. Default: w8a8 for
+    /// an int8 model, float for a float model.
     #[arg(long, conflicts_with = "policy")]
     bits: Option<u8>,
     /// Weight bits per quantizable layer in forward order, e.g. 8,6,4,4,4,4,6,8.
@@ -81,10 +84,31 @@ impl PolicyArgs {
         Ok(Some(policy))
     }
 
-    /// Quantizes `model` in place to the policy asked for (calibrating on noisy training
-    /// images at the model's σ, seed 0) and returns it.
-    fn apply(&self, model: &mut Model, data_dir: &Path) -> Result<Option<Policy>> {
-        let Some(policy) = self.resolve(model.layers.len())? else {
+    /// Sets the loaded model to the policy asked for and returns the policy it runs at
+    /// (`None`: float). A float model is calibrated on noisy training images at its σ, seed 0.
+    fn apply(&self, loaded: &mut Loaded, data_dir: &Path) -> Result<Option<Policy>> {
+        let model = &mut loaded.model;
+        let requested = self.resolve(model.layers.len())?;
+        if let Some(switchable) = &loaded.switchable {
+            let policy = match requested {
+                Some(p) => p,
+                None => Policy::uniform(model.layers.len(), quant::MAX_BITS, quant::MAX_BITS)?,
+            };
+            switchable.apply(model, &policy)?;
+            return Ok(Some(policy));
+        }
+        if model.meta.kind == checkpoint::KIND_EXPORT {
+            if requested.is_some() {
+                return Err(Error::Invalid(
+                    "an exported model is fixed at the policy it was exported at".into(),
+                ));
+            }
+            let policy = model.meta.policy.clone().map(serde_json::from_value);
+            return policy
+                .transpose()
+                .map_err(|e| Error::Model(format!("policy: {e}")));
+        }
+        let Some(policy) = requested else {
             return Ok(None);
         };
         let train = load_dataset(&data_dir.join(format!("{}-train.bsds", model.meta.dataset)))?;
@@ -112,7 +136,8 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         subset: usize,
     },
-    /// Train the base classifier with Gaussian noise augmentation.
+    /// Train the base classifier with Gaussian noise augmentation; with --bits, multi-bit
+    /// quantization-aware training (Double Rounding + LSQ) writing an int8 model.
     Train {
         #[arg(long, value_enum)]
         dataset: DatasetName,
@@ -135,6 +160,28 @@ enum Command {
         limit: Option<usize>,
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Bit-widths trained jointly, e.g. 8,6,4,2 (writes an int8 model); absent: float.
+        #[arg(long)]
+        bits: Option<String>,
+        /// Float model to start from (recommended with --bits).
+        #[arg(long)]
+        init: Option<PathBuf>,
+        /// Same scale learning rate for every bit-width (the ALRS ablation).
+        #[arg(long)]
+        no_alrs: bool,
+        /// Learning rate of the LSQ scales before the ALRS factor.
+        #[arg(long, default_value_t = 1e-3)]
+        scale_lr: f64,
+    },
+    /// Write the integer weights at a policy (l-bit values in int8) with their scales, the
+    /// input scales and the BN of that policy: a file that re-checks Double Rounding alone.
+    Export {
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        quant: PolicyArgs,
         #[arg(long)]
         out: PathBuf,
     },
@@ -247,6 +294,10 @@ pub fn run() -> Result<()> {
             limit,
             data_dir,
             out,
+            bits,
+            init,
+            no_alrs,
+            scale_lr,
         } => {
             let cfg = TrainConfig {
                 sigma,
@@ -257,8 +308,20 @@ pub fn run() -> Result<()> {
                 seed,
                 limit,
             };
-            train_cmd(dataset, &cfg, &data_dir, &out)
+            match bits {
+                None => train_cmd(dataset, &cfg, init.as_deref(), &data_dir, &out),
+                Some(bits) => {
+                    let qat = crate::qat::QatConfig {
+                        base: cfg,
+                        bits: quant::parse_bits_list(&bits)?,
+                        alrs: !no_alrs,
+                        scale_lr,
+                    };
+                    train_multibit_cmd(dataset, &qat, init.as_deref(), &data_dir, &out)
+                }
+            }
         }
+        Command::Export { model, quant, out } => export_cmd(&model, &quant, &out),
         Command::Eval {
             model,
             data,
@@ -285,7 +348,8 @@ pub fn run() -> Result<()> {
             n_chi,
         } => {
             let model_path = model;
-            let mut model = load_model(&model_path)?;
+            let mut loaded = load_model(&model_path)?;
+            let model = &mut loaded.model;
             let params = smoothing::CertifyParams {
                 sigma: sigma.unwrap_or(model.meta.sigma),
                 n0,
@@ -328,15 +392,16 @@ pub fn run() -> Result<()> {
                     "policy: weights {:?}, activations {:?}",
                     policy.weight_bits, policy.act_bits
                 );
-                certify_incremental_cmd(&mut model, &mut quantized, &set, &run, &irs)
+                // the reference: the float model, or an int8 model at w8a8 (as loaded)
+                certify_incremental_cmd(model, &mut quantized.model, &set, &run, &irs)
             } else {
-                if let Some(policy) = quant.apply(&mut model, Path::new("data"))? {
+                if let Some(policy) = quant.apply(&mut loaded, Path::new("data"))? {
                     println!(
                         "policy: weights {:?}, activations {:?}",
                         policy.weight_bits, policy.act_bits
                     );
                 }
-                certify_cmd(&mut model, &set, &run)
+                certify_cmd(&mut loaded.model, &set, &run)
             }
         }
     }
@@ -388,13 +453,36 @@ fn save_sets(
     Ok(())
 }
 
-fn train_cmd(dataset: DatasetName, cfg: &TrainConfig, data_dir: &Path, out: &Path) -> Result<()> {
+/// The starting model of training: `init` (a float model of the same dataset) or a fresh one.
+fn initial_model(name: &str, cfg: &TrainConfig, init: Option<&Path>) -> Result<Model> {
+    let Some(path) = init else {
+        return Model::init(ModelMeta::new(name, cfg.sigma), cfg.seed, &Device::Cpu);
+    };
+    let mut model = checkpoint::load_float(&read(path)?)
+        .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+    if model.meta.dataset != name {
+        return Err(Error::Invalid(format!(
+            "{} was trained on {}, not {name}",
+            path.display(),
+            model.meta.dataset
+        )));
+    }
+    model.meta.sigma = cfg.sigma;
+    Ok(model)
+}
+
+fn train_cmd(
+    dataset: DatasetName,
+    cfg: &TrainConfig,
+    init: Option<&Path>,
+    data_dir: &Path,
+    out: &Path,
+) -> Result<()> {
     cfg.validate()?;
     let name = dataset.as_str();
     let train_set = load_dataset(&data_dir.join(format!("{name}-train.bsds")))?;
     let test_set = load_dataset(&default_test_set(data_dir, name))?;
-    let device = Device::Cpu;
-    let mut model = Model::init(ModelMeta::new(name, cfg.sigma), cfg.seed, &device)?;
+    let mut model = initial_model(name, cfg, init)?;
     println!(
         "training {} ({} MACs/image) on {name}, σ = {}, seed {}",
         crate::model::ARCH_NAME,
@@ -442,14 +530,128 @@ fn train_cmd(dataset: DatasetName, cfg: &TrainConfig, data_dir: &Path, out: &Pat
         "command": command[1..].join(" "),
         "test_images": result.total(),
     });
-    write(out, &model.to_safetensors()?)?;
+    write(out, &checkpoint::save_float(&model)?)?;
     println!("wrote {}", out.display());
     Ok(())
 }
 
-fn load_model(path: &Path) -> Result<Model> {
-    Model::from_safetensors(&read(path)?, &Device::Cpu)
-        .map_err(|e| Error::Model(format!("{}: {e}", path.display())))
+/// Multi-bit training from a float model; evaluates every trained width on the full test set
+/// and writes the int8 model with those accuracies in its metadata.
+fn train_multibit_cmd(
+    dataset: DatasetName,
+    cfg: &crate::qat::QatConfig,
+    init: Option<&Path>,
+    data_dir: &Path,
+    out: &Path,
+) -> Result<()> {
+    cfg.validate()?;
+    let name = dataset.as_str();
+    let train_set = load_dataset(&data_dir.join(format!("{name}-train.bsds")))?;
+    let test_set = load_dataset(&default_test_set(data_dir, name))?;
+    let mut model = initial_model(name, &cfg.base, init)?;
+    let calibration =
+        quant::calibration_batch(&train_set.head(CALIBRATION_IMAGES), cfg.base.sigma)?;
+    println!(
+        "multi-bit training of {} at bits {:?} on {name}, σ = {}, ALRS {}, seed {}",
+        crate::model::ARCH_NAME,
+        cfg.bits,
+        cfg.base.sigma,
+        if cfg.alrs { "on" } else { "off" },
+        cfg.base.seed
+    );
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    let mut window: Vec<Vec<f32>> = vec![vec![]; cfg.bits.len()];
+    let (switchable, epochs) =
+        crate::qat::train_multibit(&mut model, &train_set, &calibration, cfg, &mut |s| {
+            let k = cfg.bits.iter().position(|&b| b == s.bits).unwrap_or(0);
+            window[k].push(s.step.loss);
+            let last_width = k + 1 == cfg.bits.len();
+            let st = &s.step;
+            if last_width
+                && (last_print.elapsed().as_secs_f32() > 15.0 || st.step + 1 == st.steps_per_epoch)
+            {
+                let done = st.epoch * st.steps_per_epoch + st.step + 1;
+                let rate = (done * cfg.base.batch_size) as f64 / started.elapsed().as_secs_f64();
+                let losses: Vec<String> = cfg
+                    .bits
+                    .iter()
+                    .zip(&window)
+                    .map(|(b, w)| format!("{b}b {:.4}", w.iter().sum::<f32>() / w.len() as f32))
+                    .collect();
+                println!(
+                    "epoch {} step {}/{} loss {} lr {:.2e} ({rate:.0} images/s)",
+                    st.epoch + 1,
+                    st.step + 1,
+                    st.steps_per_epoch,
+                    losses.join(", "),
+                    st.lr
+                );
+                window.iter_mut().for_each(Vec::clear);
+                last_print = Instant::now();
+            }
+        })?;
+    let seconds = started.elapsed().as_secs_f64();
+    model.meta.accuracy.clear();
+    for &b in &cfg.bits {
+        let policy = Policy::uniform(model.layers.len(), b, b)?;
+        switchable.apply(&mut model, &policy)?;
+        let result = eval::evaluate(&model, &test_set, 0, test_set.len(), &mut |_, _| {})?;
+        println!(
+            "w{b}a{b}: clean test accuracy {:.2} % on {} images",
+            100.0 * result.accuracy(),
+            result.total()
+        );
+        model
+            .meta
+            .accuracy
+            .insert(format!("w{b}a{b}"), result.accuracy());
+    }
+    let command: Vec<String> = std::env::args().collect();
+    model.meta.training = serde_json::json!({
+        "config": cfg,
+        "init": init.map(|p| p.display().to_string()),
+        "images": cfg.base.limit.unwrap_or(train_set.len()).min(train_set.len()),
+        "epoch_losses": epochs.iter().map(|e| &e.mean_loss).collect::<Vec<_>>(),
+        "seconds": seconds.round(),
+        "command": command[1..].join(" "),
+        "test_images": test_set.len(),
+    });
+    println!("{seconds:.0} s of training");
+    write(out, &checkpoint::save_int8(&model, &switchable)?)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn export_cmd(model_path: &Path, quant: &PolicyArgs, out: &Path) -> Result<()> {
+    let loaded = load_model(model_path)?;
+    let Some(switchable) = &loaded.switchable else {
+        return Err(Error::Invalid(format!(
+            "{} is a `{}` model; export needs an int8 model (train one with --bits)",
+            model_path.display(),
+            loaded.model.meta.kind
+        )));
+    };
+    let layers = loaded.model.layers.len();
+    let policy = match quant.resolve(layers)? {
+        Some(p) => p,
+        None => Policy::uniform(layers, quant::MAX_BITS, quant::MAX_BITS)?,
+    };
+    write(
+        out,
+        &checkpoint::save_export(&loaded.model, switchable, &policy)?,
+    )?;
+    println!(
+        "wrote {} (weights {:?}, activations {:?})",
+        out.display(),
+        policy.weight_bits,
+        policy.act_bits
+    );
+    Ok(())
+}
+
+fn load_model(path: &Path) -> Result<Loaded> {
+    checkpoint::load(&read(path)?).map_err(|e| Error::Model(format!("{}: {e}", path.display())))
 }
 
 /// Training images shipped to the site for calibrating activation quantizers.
@@ -631,8 +833,9 @@ fn eval_cmd(
     json: bool,
     quant: &PolicyArgs,
 ) -> Result<()> {
-    let mut model = load_model(model_path)?;
-    let policy = quant.apply(&mut model, Path::new("data"))?;
+    let mut loaded = load_model(model_path)?;
+    let policy = quant.apply(&mut loaded, Path::new("data"))?;
+    let model = loaded.model;
     // float weights and activations count as 32 bits (quant::FLOAT_BITS)
     let costs = quant::layer_costs(&model.layers, policy.as_ref())?;
     let bops: u64 = costs.iter().map(|c| c.bops).sum();

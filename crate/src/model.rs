@@ -26,14 +26,13 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, Uniform};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 pub const ARCH_NAME: &str = "bsnet8";
 pub const IMAGE_SIDE: usize = 28;
 pub const NUM_CLASSES: usize = 10;
-/// Version of the checkpoint layout written by [`Model::to_safetensors`].
+/// Version of the checkpoint layout (see `checkpoint`).
 pub const FORMAT_VERSION: u32 = 1;
-const METADATA_KEY: &str = "bitsmooth";
 const BN_EPS: f64 = 1e-5;
 const BN_MOMENTUM: f64 = 0.1;
 
@@ -145,7 +144,18 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
-    fn new(channels: usize, device: &Device) -> Result<Self> {
+    /// A copy that shares no storage (running statistics included).
+    pub fn deep_copy(&self) -> Result<Self> {
+        let copy = |t: &Tensor| -> Result<Tensor> { Ok(t.detach().copy()?) };
+        Ok(Self {
+            gamma: copy(&self.gamma)?,
+            beta: copy(&self.beta)?,
+            running_mean: RefCell::new(copy(&self.running_mean.borrow())?),
+            running_var: RefCell::new(copy(&self.running_var.borrow())?),
+        })
+    }
+
+    pub fn new(channels: usize, device: &Device) -> Result<Self> {
         Ok(Self {
             gamma: Tensor::ones(channels, DType::F32, device)?,
             beta: Tensor::zeros(channels, DType::F32, device)?,
@@ -200,9 +210,22 @@ pub struct ModelMeta {
     /// How it was trained (settings and the command that reproduces it).
     #[serde(default)]
     pub training: serde_json::Value,
-    /// Measured clean test accuracy, keyed by configuration (e.g. `float`).
+    /// Measured clean test accuracy, keyed by configuration (e.g. `float`, `w4a4`).
     #[serde(default)]
     pub accuracy: BTreeMap<String, f64>,
+    /// What the file holds: `float`, `int8` or `export` (see `checkpoint`).
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// The bit-widths a multi-bit model was trained at (one BN set and input scale each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bits: Vec<u8>,
+    /// The policy an export was written at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
+}
+
+fn default_kind() -> String {
+    "float".into()
 }
 
 impl ModelMeta {
@@ -214,15 +237,38 @@ impl ModelMeta {
             sigma,
             training: serde_json::Value::Null,
             accuracy: BTreeMap::new(),
+            kind: default_kind(),
+            bits: vec![],
+            policy: None,
         }
     }
 }
 
-/// The classifier: weights per layer of [`architecture`], one BN per convolution, fc bias.
+/// Differentiable fake quantization used while training (LSQ, see `qat`): the model asks it
+/// for the weights and the input it should really use in each layer. Defined here so that
+/// the topology is written once and the training module depends on the model, not back.
+pub trait TrainingQuantizer {
+    /// The (fake-quantized) weights layer `i` uses in place of its float weights `w`.
+    fn weight(&self, i: usize, w: &Tensor) -> Result<Tensor>;
+    /// The (fake-quantized) input of layer `i` (never called for the stem).
+    fn input(&self, i: usize, x: &Tensor) -> Result<Tensor>;
+}
+
+/// The classifier: weights per layer of [`architecture`], batch-norms per convolution (one
+/// set per trained bit-width in multi-bit models), fc bias.
 pub struct Model {
     pub layers: Vec<LayerSpec>,
+    /// The float weights the forward pass uses: the trained float weights of a float model,
+    /// or the dequantized weights of the current bit policy of a quantized one.
     pub weights: Vec<Tensor>,
-    pub bns: Vec<BatchNorm>,
+    /// `bns[i][k]`: the batch-norm after convolution `i` for BN set `k` (empty for fc).
+    pub bns: Vec<Vec<BatchNorm>>,
+    /// The bit-width each BN set was trained at (empty: one float set).
+    pub bn_bits: Vec<u8>,
+    /// Which BN set each layer uses now.
+    pub bn_active: Vec<usize>,
+    /// Set only during quantization-aware training.
+    pub training_quant: Option<Box<dyn TrainingQuantizer>>,
     pub fc_bias: Tensor,
     pub meta: ModelMeta,
     /// Fake quantization of each layer's input (`None`: float). The stem's input — the image
@@ -280,16 +326,21 @@ impl Model {
                 }
             };
             weights.push(Tensor::from_vec(values, spec.weight_shape(), device)?);
-            if spec.kind == LayerKind::Conv {
-                bns.push(BatchNorm::new(spec.out_channels, device)?);
-            }
+            bns.push(match spec.kind {
+                LayerKind::Conv => vec![BatchNorm::new(spec.out_channels, device)?],
+                LayerKind::Linear => vec![],
+            });
         }
         let fc_bias = Tensor::zeros(NUM_CLASSES, DType::F32, device)?;
         let input_quant = vec![None; layers.len()];
+        let bn_active = vec![0; layers.len()];
         Ok(Self {
             layers,
             weights,
             bns,
+            bn_bits: vec![],
+            bn_active,
+            training_quant: None,
             fc_bias,
             meta,
             input_quant,
@@ -311,10 +362,46 @@ impl Model {
         if let Some(maxima) = self.input_max.borrow_mut().as_mut() {
             maxima[i] = maxima[i].max(x.max_all()?.to_scalar::<f32>()?);
         }
-        match &self.input_quant[i] {
-            Some(q) => q.apply(x),
-            None => Ok(x.clone()),
+        let x = match &self.input_quant[i] {
+            Some(q) => q.apply(x)?,
+            None => x.clone(),
+        };
+        match &self.training_quant {
+            Some(q) if i > 0 => q.input(i, &x),
+            _ => Ok(x),
         }
+    }
+
+    /// The weights layer `i` computes with (fake-quantized while training).
+    fn layer_weight(&self, i: usize) -> Result<Tensor> {
+        match &self.training_quant {
+            Some(q) => q.weight(i, &self.weights[i]),
+            None => Ok(self.weights[i].clone()),
+        }
+    }
+
+    /// Gives every convolution one BN set per bit-width in `bits`, each a copy of its current
+    /// BN (how multi-bit training starts from a float model).
+    pub fn split_bn_per_bits(&mut self, bits: &[u8]) -> Result<()> {
+        for sets in &mut self.bns {
+            if let Some(bn) = sets.first() {
+                let copies = bits.iter().map(|_| bn.deep_copy()).collect::<Result<_>>()?;
+                *sets = copies;
+            }
+        }
+        self.bn_bits = bits.to_vec();
+        self.bn_active = vec![0; self.layers.len()];
+        Ok(())
+    }
+
+    /// The BN set trained at the bit-width nearest to `bits` (ties: the higher one).
+    pub fn bn_set_for_bits(&self, bits: u8) -> usize {
+        (0..self.bn_bits.len())
+            .min_by_key(|&k| {
+                let b = self.bn_bits[k];
+                ((b as i32 - bits as i32).abs(), std::cmp::Reverse(b))
+            })
+            .unwrap_or(0)
     }
 
     /// Total multiply-accumulates per image.
@@ -324,13 +411,13 @@ impl Model {
 
     /// The batch-norm that follows convolution `i` under the current bit policy.
     pub fn bn_for(&self, i: usize) -> &BatchNorm {
-        &self.bns[i]
+        &self.bns[i][self.bn_active[i]]
     }
 
     fn conv_bn(&self, i: usize, x: &Tensor, train: bool) -> Result<Tensor> {
         let spec = &self.layers[i];
         let x = self.layer_input(i, x)?;
-        let y = x.conv2d(&self.weights[i], spec.padding, spec.stride, 1, 1)?;
+        let y = x.conv2d(&self.layer_weight(i)?, spec.padding, spec.stride, 1, 1)?;
         self.bn_for(i).forward_t(&y, train)
     }
 
@@ -352,7 +439,7 @@ impl Model {
         let h2 = (b + self.conv_bn(6, &h1, train)?)?.relu()?;
         let features = self.layer_input(7, &h2.flatten_from(1)?)?;
         Ok(features
-            .matmul(&self.weights[7].t()?)?
+            .matmul(&self.layer_weight(7)?.t()?)?
             .broadcast_add(&self.fc_bias)?)
     }
 
@@ -371,142 +458,11 @@ impl Model {
     pub fn trainable_mut(&mut self) -> Vec<&mut Tensor> {
         let mut out: Vec<&mut Tensor> = self.weights.iter_mut().collect();
         out.push(&mut self.fc_bias);
-        for bn in &mut self.bns {
+        for bn in self.bns.iter_mut().flatten() {
             out.push(&mut bn.gamma);
             out.push(&mut bn.beta);
         }
         out
-    }
-
-    /// Named tensors as stored in the checkpoint.
-    fn named_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
-        for (i, spec) in self.layers.iter().enumerate() {
-            out.push((format!("{}.weight", spec.name), self.weights[i].clone()));
-            if let Some(bn) = self.bns.get(i).filter(|_| spec.kind == LayerKind::Conv) {
-                out.push((format!("{}.bn.gamma", spec.name), bn.gamma.clone()));
-                out.push((format!("{}.bn.beta", spec.name), bn.beta.clone()));
-                out.push((
-                    format!("{}.bn.running_mean", spec.name),
-                    bn.running_mean.borrow().clone(),
-                ));
-                out.push((
-                    format!("{}.bn.running_var", spec.name),
-                    bn.running_var.borrow().clone(),
-                ));
-            }
-        }
-        out.push(("fc.bias".into(), self.fc_bias.clone()));
-        out
-    }
-
-    /// Serialises to safetensors (f32 tensors, metadata as JSON under the key `bitsmooth`).
-    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        let mut raw: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-        for (name, t) in self.named_tensors() {
-            let values = t.flatten_all()?.to_vec1::<f32>()?;
-            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            raw.push((name, t.dims().to_vec(), bytes));
-        }
-        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = raw
-            .iter()
-            .map(|(n, shape, bytes)| {
-                let view = safetensors::tensor::TensorView::new(
-                    safetensors::Dtype::F32,
-                    shape.clone(),
-                    bytes,
-                )
-                .map_err(|e| Error::Model(e.to_string()))?;
-                Ok((n.clone(), view))
-            })
-            .collect::<Result<_>>()?;
-        let meta_json =
-            serde_json::to_string(&self.meta).map_err(|e| Error::Model(e.to_string()))?;
-        let metadata = HashMap::from([(METADATA_KEY.to_string(), meta_json)]);
-        safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Model(e.to_string()))
-    }
-
-    /// Loads and validates a checkpoint: every tensor present with the right dtype and shape,
-    /// all values finite, metadata describing a supported architecture.
-    pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<Self> {
-        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
-            Error::Model(format!(
-                "not a readable safetensors file ({e}); is it truncated or corrupt?"
-            ))
-        })?;
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
-            Error::Model(format!(
-                "not a readable safetensors file ({e}); is it truncated or corrupt?"
-            ))
-        })?;
-        let meta_json = header
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(METADATA_KEY))
-            .ok_or_else(|| Error::Model("no bitsmooth metadata: not a bitsmooth model".into()))?;
-        let meta: ModelMeta = serde_json::from_str(meta_json)
-            .map_err(|e| Error::Model(format!("metadata is not valid: {e}")))?;
-        if meta.arch != ARCH_NAME || meta.format_version != FORMAT_VERSION {
-            return Err(Error::Model(format!(
-                "architecture {} format {} is not supported (this build reads {ARCH_NAME} format {FORMAT_VERSION})",
-                meta.arch, meta.format_version
-            )));
-        }
-        if !(meta.sigma.is_finite() && meta.sigma >= 0.0) {
-            return Err(Error::Model(format!(
-                "metadata σ = {} is not a noise level",
-                meta.sigma
-            )));
-        }
-        let mut model = Model::init(meta, 0, device)?;
-        let names: Vec<(String, Vec<usize>)> = model
-            .named_tensors()
-            .into_iter()
-            .map(|(n, t)| (n, t.dims().to_vec()))
-            .collect();
-        let mut loaded = HashMap::new();
-        for (name, shape) in names {
-            let view = st
-                .tensor(&name)
-                .map_err(|_| Error::Model(format!("tensor `{name}` is missing")))?;
-            if view.dtype() != safetensors::Dtype::F32 {
-                return Err(Error::Model(format!(
-                    "tensor `{name}` has dtype {:?}, expected F32",
-                    view.dtype()
-                )));
-            }
-            if view.shape() != shape.as_slice() {
-                return Err(Error::Model(format!(
-                    "tensor `{name}` has shape {:?}, expected {shape:?}",
-                    view.shape()
-                )));
-            }
-            let values: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-                return Err(Error::Model(format!(
-                    "tensor `{name}` holds a non-finite value ({v})"
-                )));
-            }
-            loaded.insert(name, Tensor::from_vec(values, shape, device)?);
-        }
-        let mut take = |n: String| loaded.remove(&n).expect("validated above");
-        for i in 0..model.layers.len() {
-            let name = model.layers[i].name.clone();
-            model.weights[i] = take(format!("{name}.weight"));
-            if model.layers[i].kind == LayerKind::Conv {
-                let bn = &mut model.bns[i];
-                bn.gamma = take(format!("{name}.bn.gamma"));
-                bn.beta = take(format!("{name}.bn.beta"));
-                *bn.running_mean.get_mut() = take(format!("{name}.bn.running_mean"));
-                *bn.running_var.get_mut() = take(format!("{name}.bn.running_var"));
-            }
-        }
-        model.fc_bias = take("fc.bias".into());
-        Ok(model)
     }
 }
 
@@ -559,47 +515,5 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert_eq!(a, b);
-    }
-
-    #[test]
-    fn safetensors_round_trip_is_exact() {
-        let m = fresh();
-        *m.bns[2].running_mean.borrow_mut() = Tensor::full(0.5f32, 16, &Device::Cpu).unwrap();
-        let bytes = m.to_safetensors().unwrap();
-        let back = Model::from_safetensors(&bytes, &Device::Cpu).unwrap();
-        assert_eq!(back.meta, m.meta);
-        let x = Tensor::rand(0f32, 1f32, (2, 1, 28, 28), &Device::Cpu).unwrap();
-        let (ya, yb) = (m.forward(&x).unwrap(), back.forward(&x).unwrap());
-        assert_eq!(ya.to_vec2::<f32>().unwrap(), yb.to_vec2::<f32>().unwrap());
-    }
-
-    #[test]
-    fn corrupt_truncated_and_wrong_shaped_checkpoints_give_clear_errors() {
-        let bytes = fresh().to_safetensors().unwrap();
-        let err = Model::from_safetensors(&bytes[..bytes.len() / 2], &Device::Cpu)
-            .err()
-            .unwrap();
-        assert!(err.to_string().contains("truncated or corrupt"), "{err}");
-        let err = Model::from_safetensors(b"garbage", &Device::Cpu)
-            .err()
-            .unwrap();
-        assert!(err.to_string().contains("model file"), "{err}");
-
-        let mut wrong = fresh();
-        wrong.weights[2] = Tensor::zeros((16, 16, 1, 1), DType::F32, &Device::Cpu).unwrap();
-        let err = Model::from_safetensors(&wrong.to_safetensors().unwrap(), &Device::Cpu)
-            .err()
-            .unwrap();
-        assert!(
-            err.to_string().contains("block1.conv2.weight") && err.to_string().contains("shape"),
-            "{err}"
-        );
-
-        let mut nan = fresh();
-        nan.fc_bias = Tensor::full(f32::NAN, 10, &Device::Cpu).unwrap();
-        let err = Model::from_safetensors(&nan.to_safetensors().unwrap(), &Device::Cpu)
-            .err()
-            .unwrap();
-        assert!(err.to_string().contains("non-finite"), "{err}");
     }
 }

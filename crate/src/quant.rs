@@ -255,21 +255,58 @@ pub fn size_bytes(layers: &[LayerSpec], policy: &Policy) -> Result<f64> {
         .sum())
 }
 
+/// How a layer's input (activation) quantizer finds its scale at a bit-width.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ActScales {
+    /// Post-training: the largest input seen on calibration images, s_b = max / (2^b − 1).
+    Calibrated { max: f32 },
+    /// Learned by multi-bit LSQ, one scale per trained bit-width (`bits[k]` ↔ `scales[k]`).
+    Learned { bits: Vec<u8>, scales: Vec<f32> },
+}
+
+impl ActScales {
+    /// The scale at `bits`. A width that was not trained borrows the clipping range of the
+    /// nearest trained one (ties: the higher): s_b = s_t · (2^t − 1) / (2^b − 1).
+    pub fn scale_at(&self, bits: u8) -> f32 {
+        let levels = |b: u8| ((1u32 << b) - 1) as f32;
+        match self {
+            ActScales::Calibrated { max } => max.max(f32::MIN_POSITIVE) / levels(bits),
+            ActScales::Learned {
+                bits: trained,
+                scales,
+            } => {
+                let k = (0..trained.len())
+                    .min_by_key(|&k| {
+                        let t = trained[k];
+                        ((t as i32 - bits as i32).abs(), std::cmp::Reverse(t))
+                    })
+                    .expect("at least one trained bit-width");
+                scales[k] * levels(trained[k]) / levels(bits)
+            }
+        }
+    }
+}
+
 /// A model made switchable between bit policies at run time (Double Rounding's promise):
-/// the int8 master of every layer's weights (max-abs scales per output channel, from the
-/// float model) and the calibrated range of every layer's input. Applying a policy derives
-/// each layer's weights from its master by the rounding shift — no float copy is consulted.
+/// the int8 master of every layer's weights with its per-channel scales s_8, and every
+/// layer's input quantizer. Applying a policy derives each layer's weights from its master by
+/// the rounding shift and picks the BN set trained nearest to the layer's weight bits — no
+/// float copy is consulted.
 pub struct Switchable {
     pub masters: Vec<QuantizedWeights>,
-    /// Largest input value of each layer on the calibration images.
-    pub input_maxima: Vec<f32>,
+    pub act_scales: Vec<ActScales>,
 }
 
 impl Switchable {
-    /// Quantizes `model`'s float weights to int8 masters and calibrates its activation ranges
-    /// on `calibration` (inputs `[B, 1, 28, 28]`, e.g. noisy training images).
+    /// Post-training quantization: `model`'s float weights to int8 masters (max-abs scales),
+    /// activation ranges calibrated on `calibration` (inputs `[B, 1, 28, 28]`, e.g. noisy
+    /// training images).
     pub fn from_float(model: &Model, calibration: &Tensor) -> Result<Self> {
-        let input_maxima = model.input_maxima(calibration)?;
+        let act_scales = model
+            .input_maxima(calibration)?
+            .into_iter()
+            .map(|max| ActScales::Calibrated { max })
+            .collect();
         let masters = model
             .weights
             .iter()
@@ -277,26 +314,26 @@ impl Switchable {
             .collect::<Result<_>>()?;
         Ok(Self {
             masters,
-            input_maxima,
+            act_scales,
         })
     }
 
-    /// Sets `model`'s weights to the double-rounded masters at the policy's weight bits and
-    /// its activation quantizers to the policy's activation bits (scale = calibrated maximum
-    /// / (2^b − 1)). The stem's input (image + noise) stays float, so `act_bits[0]` is
-    /// validated but not applied.
+    /// Sets `model`'s weights to the double-rounded masters at the policy's weight bits, its
+    /// activation quantizers to the policy's activation bits and its BN sets to the ones
+    /// trained nearest to each layer's weight bits. The stem's input (image + noise) stays
+    /// float, so `act_bits[0]` is validated but not applied.
     pub fn apply(&self, model: &mut Model, policy: &Policy) -> Result<()> {
         policy.validate(model.layers.len())?;
-        for (i, (master, &max)) in self.masters.iter().zip(&self.input_maxima).enumerate() {
+        for (i, (master, act)) in self.masters.iter().zip(&self.act_scales).enumerate() {
             let device = model.weights[i].device().clone();
             let weights = master.dequantize(policy.weight_bits[i])?;
             model.weights[i] = Tensor::from_vec(weights, master.shape.clone(), &device)?;
             let bits = policy.act_bits[i];
-            let levels = ((1u32 << bits) - 1) as f32;
             model.input_quant[i] = (i > 0).then(|| ActQuant {
-                scale: max.max(f32::MIN_POSITIVE) / levels,
+                scale: act.scale_at(bits),
                 bits,
             });
+            model.bn_active[i] = model.bn_set_for_bits(policy.weight_bits[i]);
         }
         Ok(())
     }

@@ -2,13 +2,13 @@
 //! JavaScript; every method is a thin wrapper over plain Rust that native tests exercise.
 //! Errors cross the boundary as JS `Error`s with the engine's message, never as panics.
 
+use crate::checkpoint;
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::eval;
 use crate::model::{LayerSpec, Model};
 use crate::quant::{self, Policy, Switchable};
 use crate::smoothing::{self, Certificate, CertificationRow, CertifyParams, NoiseKey, NoisyCopies};
-use candle_core::Device;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -54,6 +54,10 @@ struct ModelInfo<'a> {
     layers: Vec<LayerInfo<'a>>,
     accuracy: &'a BTreeMap<String, f64>,
     training: &'a serde_json::Value,
+    /// `float` or `int8` (multi-bit, switchable by Double Rounding) or `export`.
+    kind: &'a str,
+    /// Bit-widths a multi-bit model was trained at.
+    bits: &'a [u8],
 }
 
 #[derive(Serialize)]
@@ -175,11 +179,13 @@ pub struct Engine {
     data: Option<Dataset>,
     /// The checkpoint as loaded: the float model is rebuilt from it when the policy is reset.
     model_bytes: Vec<u8>,
-    /// The float model f, the reference of incremental certification.
+    /// The reference of incremental certification: the float model, or an int8 model at
+    /// w8a8 (the stored model itself).
     reference: Option<Model>,
     /// Training images for calibrating activation quantizers.
     calibration: Option<Dataset>,
-    /// Int8 masters and activation ranges, made on the first policy.
+    /// Int8 masters and activation scales: from the file for an int8 model, made on the
+    /// first policy (post-training quantization) for a float one.
     switchable: Option<Switchable>,
     policy: Option<Policy>,
     /// Reference certificates of the float model, so that re-certifying another policy with
@@ -222,12 +228,15 @@ impl Engine {
     /// A corrupt file leaves the previously loaded model in place.
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
-        let model = Model::from_safetensors(bytes, &Device::Cpu).map_err(js_err)?;
-        self.reference = Some(Model::from_safetensors(bytes, &Device::Cpu).map_err(js_err)?);
-        self.model = Some(model);
+        let loaded = checkpoint::load(bytes).map_err(js_err)?;
+        self.reference = Some(checkpoint::load(bytes).map_err(js_err)?.model);
+        self.policy = match loaded.switchable {
+            Some(_) => Some(stored_policy(&loaded.model).map_err(js_err)?),
+            None => None,
+        };
+        self.model = Some(loaded.model);
         self.model_bytes = bytes.to_vec();
-        self.switchable = None;
-        self.policy = None;
+        self.switchable = loaded.switchable;
         self.references.clear();
         self.model_info()
     }
@@ -254,6 +263,8 @@ impl Engine {
             layers,
             accuracy: &m.meta.accuracy,
             training: &m.meta.training,
+            kind: &m.meta.kind,
+            bits: &m.meta.bits,
         })
     }
 
@@ -396,20 +407,26 @@ impl Engine {
         let d = Dataset::from_bytes(bytes).map_err(js_err)?;
         let count = d.len();
         self.calibration = Some(d);
-        self.switchable = None;
+        if !self.is_int8() {
+            // a float model's activation ranges are calibrated on these images
+            self.switchable = None;
+        }
         Ok(count)
     }
 
     /// Switches the model to a bit policy `{ weightBits: [..], actBits: [..] }` (one width in
-    /// 2..=8 per quantizable layer, forward order) or back to float with `null`. The weights
-    /// are derived from the int8 masters by Double Rounding's shift. Returns the cost.
+    /// 2..=8 per quantizable layer, forward order) or back to the stored model with `null`
+    /// (w8a8 for an int8 model, float for a float one). The weights are derived from the int8
+    /// masters by Double Rounding's shift. Returns the cost.
     #[wasm_bindgen(js_name = setPolicy)]
     pub fn set_policy(&mut self, policy: JsValue) -> Result<JsValue, JsError> {
-        let policy = self.parse_policy(policy)?;
+        let mut policy = self.parse_policy(policy)?;
+        if policy.is_none() && self.is_int8() {
+            policy = Some(stored_policy(self.model()?).map_err(js_err)?);
+        }
         match &policy {
             None => {
-                let float =
-                    Model::from_safetensors(&self.model_bytes, &Device::Cpu).map_err(js_err)?;
+                let float = checkpoint::load_float(&self.model_bytes).map_err(js_err)?;
                 self.model = Some(float);
             }
             Some(p) => {
@@ -560,7 +577,19 @@ impl Engine {
     }
 }
 
+/// The policy an int8 model runs at when loaded: w8a8.
+fn stored_policy(model: &Model) -> crate::Result<Policy> {
+    Policy::uniform(model.layers.len(), quant::MAX_BITS, quant::MAX_BITS)
+}
+
 impl Engine {
+    /// Whether the loaded model is a multi-bit int8 model (switchable from the file).
+    fn is_int8(&self) -> bool {
+        self.reference
+            .as_ref()
+            .is_some_and(|m| m.meta.kind == checkpoint::KIND_INT8)
+    }
+
     fn parse_policy(&self, policy: JsValue) -> Result<Option<Policy>, JsError> {
         if policy.is_null() || policy.is_undefined() {
             return Ok(None);

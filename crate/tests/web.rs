@@ -4,8 +4,6 @@
 
 use bitsmooth::data::Dataset;
 use bitsmooth::eval;
-use bitsmooth::model::Model;
-use candle_core::Device;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -32,7 +30,7 @@ fn reference_logits() -> Vec<f32> {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn logits_equal_the_native_reference_within_tolerance() {
-    let model = Model::from_safetensors(MODEL, &Device::Cpu).unwrap();
+    let model = bitsmooth::checkpoint::load(MODEL).unwrap().model;
     let data = Dataset::from_bytes(IMAGES).unwrap();
     let got = eval::logits(&model, &data, 0, data.len()).unwrap();
     let want = reference_logits();
@@ -51,7 +49,7 @@ fn logits_equal_the_native_reference_within_tolerance() {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn noisy_counts_are_reproducible_from_the_seed() {
-    let model = Model::from_safetensors(MODEL, &Device::Cpu).unwrap();
+    let model = bitsmooth::checkpoint::load(MODEL).unwrap().model;
     let data = Dataset::from_bytes(IMAGES).unwrap();
     let a = eval::noisy_counts(&model, &data, 0, 64, 0.25, 9).unwrap();
     let b = eval::noisy_counts(&model, &data, 0, 64, 0.25, 9).unwrap();
@@ -67,7 +65,7 @@ const CERTIFIED: &str = include_str!("fixtures/mnist-certify-sigma0.75-n200-seed
 #[wasm_bindgen_test(unsupported = test)]
 fn certification_counts_equal_the_native_cli_run_for_the_same_seed() {
     use bitsmooth::smoothing::{certify, CertifyParams, NoiseKey};
-    let mut model = Model::from_safetensors(MODEL, &Device::Cpu).unwrap();
+    let mut model = bitsmooth::checkpoint::load(MODEL).unwrap().model;
     let data = Dataset::from_bytes(IMAGES).unwrap();
     let params = CertifyParams {
         sigma: 0.75,
