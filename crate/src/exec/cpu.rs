@@ -1,0 +1,269 @@
+//! The CPU executor: `bsnet8`'s forward pass, one image at a time through reused NHWC
+//! buffers, on the kernels of `kernels.rs`; natively it may split a batch over threads.
+
+#[cfg(target_arch = "x86_64")]
+use super::kernels::avx2;
+use super::kernels::{conv_portable, linear_portable, Dest, Epilogue};
+use super::plan::{ConvPlan, LinearPlan, Plan, Quantizer};
+use crate::error::{Error, Result};
+use crate::model::{Model, IMAGE_SIDE, NUM_CLASSES};
+use crate::smoothing::classifier::BaseClassifier;
+use crate::smoothing::noise::IMAGE_PIXELS;
+
+/// Zero border of every feature map a 3×3 convolution reads (its padding).
+const BORDER: usize = 1;
+
+/// A feature map of `side`² pixels × `channels`, with a zero border of `border`.
+fn map(side: usize, channels: usize, border: usize) -> Vec<f32> {
+    vec![0.0; (side + 2 * border).pow(2) * channels]
+}
+
+/// One image's feature maps. Where two layers read the same map through different
+/// activation quantizers, each gets its own copy (`_1`/`_3`: input of layer 1 / 3).
+struct Scratch {
+    x: Vec<f32>,
+    h0_1: Vec<f32>,
+    h0_3: Vec<f32>,
+    s1: Vec<f32>,
+    a1: Vec<f32>,
+    h1_4: Vec<f32>,
+    h1_6: Vec<f32>,
+    s2: Vec<f32>,
+    b1: Vec<f32>,
+    h2: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(plan: &Plan) -> Self {
+        let c = &plan.convs;
+        let out = |i: usize, border| map(c[i].out_side, c[i].cout, border);
+        Self {
+            x: map(IMAGE_SIDE, 1, BORDER),
+            h0_1: out(0, BORDER),
+            h0_3: out(0, BORDER),
+            s1: out(3, 0),
+            a1: out(1, BORDER),
+            h1_4: out(2, BORDER),
+            h1_6: out(2, BORDER),
+            s2: out(6, 0),
+            b1: out(4, BORDER),
+            h2: out(5, 0),
+        }
+    }
+}
+
+/// Which build of the forward pass runs: portable code (SSE2 natively, SIMD128 in wasm when
+/// enabled), or the AVX2+FMA build on x86-64 processors that have it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+}
+
+impl Isa {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Isa::Avx2Fma;
+        }
+        Isa::Portable
+    }
+}
+
+fn dest(buf: &mut [f32], border: usize, quant: Option<Quantizer>) -> Dest<'_> {
+    Dest { buf, border, quant }
+}
+
+fn epilogue<'a, 'b>(
+    residual: Option<&'a [f32]>,
+    relu: bool,
+    dests: &'a mut [Dest<'b>],
+) -> Epilogue<'a, 'b> {
+    Epilogue {
+        residual,
+        relu,
+        dests,
+    }
+}
+
+impl Isa {
+    /// Convolution `layer` of `input` (bordered by [`BORDER`]) and its epilogue. Register
+    /// tiles: 16 channels × 2 pixels or 8 × 4 (portable: 8 of the 16 SSE2/SIMD128 registers),
+    /// 16 × 4 or 8 × 8 (AVX2: 8 of the 16 ymm registers).
+    fn conv(self, layer: &ConvPlan, input: &[f32], epi: &mut Epilogue) {
+        match (self, layer.block) {
+            (Isa::Portable, 16) => conv_portable::<16, 2>(layer, input, BORDER, epi),
+            (Isa::Portable, _) => conv_portable::<8, 4>(layer, input, BORDER, epi),
+            // SAFETY (both): `Isa::Avx2Fma` is only chosen after `is_x86_feature_detected!`
+            // confirmed AVX2 and FMA. This build runs ~2× the portable one (docs/benchmarks.md),
+            // which is the executor's reason to exist.
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx2Fma, 16) => unsafe { avx2::conv::<16, 4>(layer, input, BORDER, epi) },
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx2Fma, _) => unsafe { avx2::conv::<8, 8>(layer, input, BORDER, epi) },
+        }
+    }
+
+    fn linear(self, layer: &LinearPlan, x: &[f32], logits: &mut [f32]) {
+        match self {
+            Isa::Portable => linear_portable(layer, x, logits),
+            // SAFETY: as in `conv`.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe { avx2::linear(layer, x, logits) },
+        }
+    }
+}
+
+/// Logits of one image (784 values) into `logits` (10 values).
+fn forward_image(isa: Isa, plan: &Plan, t: &mut Scratch, image: &[f32], logits: &mut [f32]) {
+    let c = &plan.convs;
+    let q = |i: usize| c[i].input_quant;
+    let width = IMAGE_SIDE + 2 * BORDER;
+    for (row, pixels) in image.chunks_exact(IMAGE_SIDE).enumerate() {
+        let at = (row + BORDER) * width + BORDER;
+        t.x[at..at + IMAGE_SIDE].copy_from_slice(pixels);
+    }
+    let conv = |layer, input, epi: &mut Epilogue| isa.conv(layer, input, epi);
+    // stem → h0 (read by block1.conv1 and block1.shortcut through their quantizers)
+    let mut d = [
+        dest(&mut t.h0_1, BORDER, q(1)),
+        dest(&mut t.h0_3, BORDER, q(3)),
+    ];
+    conv(&c[0], &t.x, &mut epilogue(None, true, &mut d));
+    // block1: h1 = relu(bn(conv2(relu(bn(conv1(h0))))) + bn(shortcut(h0)))
+    let mut d = [dest(&mut t.s1, 0, None)];
+    conv(&c[3], &t.h0_3, &mut epilogue(None, false, &mut d));
+    let mut d = [dest(&mut t.a1, BORDER, q(2))];
+    conv(&c[1], &t.h0_1, &mut epilogue(None, true, &mut d));
+    let mut d = [
+        dest(&mut t.h1_4, BORDER, q(4)),
+        dest(&mut t.h1_6, BORDER, q(6)),
+    ];
+    conv(&c[2], &t.a1, &mut epilogue(Some(&t.s1), true, &mut d));
+    // block2, the same shape
+    let mut d = [dest(&mut t.s2, 0, None)];
+    conv(&c[6], &t.h1_6, &mut epilogue(None, false, &mut d));
+    let mut d = [dest(&mut t.b1, BORDER, q(5))];
+    conv(&c[4], &t.h1_4, &mut epilogue(None, true, &mut d));
+    let mut d = [dest(&mut t.h2, 0, plan.fc.input_quant)];
+    conv(&c[5], &t.b1, &mut epilogue(Some(&t.s2), true, &mut d));
+    isa.linear(&plan.fc, &t.h2, logits);
+}
+
+/// Logits of consecutive images.
+fn forward_images(isa: Isa, plan: &Plan, t: &mut Scratch, inputs: &[f32], logits: &mut [f32]) {
+    for (x, y) in inputs
+        .chunks_exact(IMAGE_PIXELS)
+        .zip(logits.chunks_exact_mut(NUM_CLASSES))
+    {
+        forward_image(isa, plan, t, x, y);
+    }
+}
+
+/// Index of the largest value, the lowest index among ties (as candle's `argmax`: a later
+/// value replaces the best only if strictly greater).
+fn argmax(values: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if values[best] < v {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// `bsnet8`'s evaluation-mode forward pass on plain f32 buffers: the fast path of
+/// certification. Built from a [`Model`] (its current bit policy); [`reload`](Self::reload)
+/// it after the model's weights or quantizers change. Its logits equal the model's up to
+/// float rounding (tests: within 1e-4 of the largest logit).
+pub struct CpuExecutor {
+    plan: Plan,
+    isa: Isa,
+    /// One set of feature maps per thread.
+    scratch: Vec<Scratch>,
+    logits: Vec<f32>,
+}
+
+impl CpuExecutor {
+    /// Lowers `model`; runs on one thread (see [`with_threads`](Self::with_threads)).
+    pub fn new(model: &Model) -> Result<Self> {
+        let plan = Plan::lower(model)?;
+        Ok(Self {
+            scratch: vec![Scratch::new(&plan)],
+            plan,
+            isa: Isa::detect(),
+            logits: Vec::new(),
+        })
+    }
+
+    /// Splits each batch over `threads` ≥ 1 threads (natively; wasm always uses one). The
+    /// logits do not depend on the number of threads: every image is computed alone.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        let threads = if cfg!(target_arch = "wasm32") {
+            1
+        } else {
+            threads.max(1)
+        };
+        self.scratch.truncate(threads);
+        while self.scratch.len() < threads {
+            self.scratch.push(Scratch::new(&self.plan));
+        }
+        self
+    }
+
+    /// Re-lowers `model` (after a policy change), keeping the buffers.
+    pub fn reload(&mut self, model: &Model) -> Result<()> {
+        self.plan = Plan::lower(model)?;
+        Ok(())
+    }
+
+    /// Runs the portable build even where AVX2+FMA is available (for comparisons).
+    pub fn portable(mut self) -> Self {
+        self.isa = Isa::Portable;
+        self
+    }
+
+    /// Logits `[batch, 10]` (row-major) of `batch` images given as `[batch, 1, 28, 28]`
+    /// (`inputs.len() == batch · 784`). The slice is the executor's buffer, valid until the
+    /// next call.
+    pub fn logits(&mut self, inputs: &[f32], batch: usize) -> Result<&[f32]> {
+        if inputs.len() != batch * IMAGE_PIXELS {
+            return Err(Error::Invalid(format!(
+                "a batch of {batch} images needs {} values, got {}",
+                batch * IMAGE_PIXELS,
+                inputs.len()
+            )));
+        }
+        self.logits.resize(batch * NUM_CLASSES, 0.0);
+        let (isa, plan) = (self.isa, &self.plan);
+        let per_thread = batch.div_ceil(self.scratch.len()).max(1);
+        if self.scratch.len() == 1 || batch <= per_thread {
+            forward_images(isa, plan, &mut self.scratch[0], inputs, &mut self.logits);
+        } else {
+            let mut work = inputs
+                .chunks(per_thread * IMAGE_PIXELS)
+                .zip(self.logits.chunks_mut(per_thread * NUM_CLASSES))
+                .zip(self.scratch.iter_mut());
+            let ((x0, y0), t0) = work.next().expect("batch > 0");
+            std::thread::scope(|s| {
+                for ((x, y), t) in work {
+                    s.spawn(move || forward_images(isa, plan, t, x, y));
+                }
+                forward_images(isa, plan, t0, x0, y0);
+            });
+        }
+        Ok(&self.logits)
+    }
+}
+
+impl BaseClassifier for CpuExecutor {
+    fn num_classes(&self) -> usize {
+        NUM_CLASSES
+    }
+
+    fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
+        let logits = self.logits(inputs, batch)?;
+        Ok(logits.chunks_exact(NUM_CLASSES).map(argmax).collect())
+    }
+}

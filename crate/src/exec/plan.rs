@@ -1,0 +1,204 @@
+//! Lowering: a candle [`Model`] → plain f32 buffers the kernels read directly.
+//!
+//! Per convolution: the effective weights (whatever bit policy the model holds) with the
+//! following batch-norm's scale folded in, laid out in output-channel blocks
+//! `[cout / CB][ky][kx][cin][CB]`, and the batch-norm's shift per output channel. Per layer:
+//! the activation quantizer of its input. The linear head's weights are permuted from the
+//! model's NCHW flattening to the executor's NHWC one. Lowering reads ~56 k weights, so
+//! rebuilding the plan after a policy change is cheap.
+
+use crate::error::{Error, Result};
+use crate::model::{architecture, ActQuant, LayerKind, Model, NUM_CLASSES};
+use candle_core::Tensor;
+
+/// Batch-norm ε of the model (evaluation mode: y = (x − mean)/√(var + ε)·γ + β).
+const BN_EPS: f32 = 1e-5;
+/// Output-channel padding of the linear head: its 10 outputs are computed as 16 lanes.
+pub const FC_LANES: usize = 16;
+
+/// The activation fake-quantizer `clip(round_ties_even(x / scale), 0, 2^bits − 1) · scale`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quantizer {
+    pub scale: f32,
+    /// 2^bits − 1, the largest integer level.
+    pub hi: f32,
+}
+
+impl Quantizer {
+    fn new(q: &ActQuant) -> Result<Self> {
+        if !((1..=16).contains(&q.bits) && q.scale.is_finite() && q.scale > 0.0) {
+            return Err(Error::Model(format!(
+                "activation quantizer {q:?} is not usable (bits 1..=16, scale > 0)"
+            )));
+        }
+        Ok(Self {
+            scale: q.scale,
+            hi: ((1u32 << q.bits) - 1) as f32,
+        })
+    }
+
+    /// Same arithmetic as the model's quantizer (a division, not a reciprocal multiply), so
+    /// equal inputs give equal levels.
+    #[inline(always)]
+    pub fn apply(&self, v: f32) -> f32 {
+        (v / self.scale).round_ties_even().clamp(0.0, self.hi) * self.scale
+    }
+}
+
+/// One convolution with its batch-norm folded in.
+#[derive(Clone, Debug)]
+pub struct ConvPlan {
+    pub cin: usize,
+    pub cout: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub in_side: usize,
+    pub out_side: usize,
+    /// Output channels per block of `weights` (8 or 16).
+    pub block: usize,
+    /// `w · γ/√(var + ε)` as `[cout / block][ky][kx][cin][block]`.
+    pub weights: Vec<f32>,
+    /// `β − mean · γ/√(var + ε)` per output channel.
+    pub shift: Vec<f32>,
+    /// Quantizer of this layer's input (`None`: float).
+    pub input_quant: Option<Quantizer>,
+}
+
+/// The linear head over the NHWC-flattened last feature map.
+#[derive(Clone, Debug)]
+pub struct LinearPlan {
+    pub inputs: usize,
+    /// `[inputs][FC_LANES]`, input index in NHWC order, outputs ≥ 10 zero.
+    pub weights: Vec<f32>,
+    pub bias: [f32; FC_LANES],
+    pub input_quant: Option<Quantizer>,
+}
+
+/// Everything the executor needs from a `bsnet8` model, in forward order.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The seven convolutions (stem, block1 conv1/conv2/shortcut, block2 conv1/conv2/shortcut).
+    pub convs: Vec<ConvPlan>,
+    pub fc: LinearPlan,
+}
+
+fn values(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.flatten_all()?.to_vec1::<f32>()?)
+}
+
+impl Plan {
+    /// Lowers `model` (its current weights, batch-norms and activation quantizers).
+    /// Errors if the model is not `bsnet8` or quantizes the stem's input.
+    pub fn lower(model: &Model) -> Result<Self> {
+        if model.layers != architecture() || model.weights.len() != model.layers.len() {
+            return Err(Error::Model(
+                "the fast executor runs the bsnet8 architecture only; this model's layers differ"
+                    .into(),
+            ));
+        }
+        if model.input_quant.len() != model.layers.len() {
+            return Err(Error::Model(format!(
+                "{} activation quantizers for {} layers",
+                model.input_quant.len(),
+                model.layers.len()
+            )));
+        }
+        if model.input_quant[0].is_some() {
+            return Err(Error::Model(
+                "the stem's input (image plus noise) is never quantized, but this model sets a quantizer on it"
+                    .into(),
+            ));
+        }
+        let quant = |i: usize| {
+            model.input_quant[i]
+                .as_ref()
+                .map(Quantizer::new)
+                .transpose()
+        };
+        let mut convs = Vec::new();
+        for (i, spec) in model.layers.iter().enumerate() {
+            if spec.kind == LayerKind::Conv {
+                convs.push(lower_conv(model, i, quant(i)?)?);
+            }
+        }
+        let last = model.layers.len() - 1;
+        let fc = lower_linear(model, last, quant(last)?)?;
+        Ok(Self { convs, fc })
+    }
+}
+
+fn lower_conv(model: &Model, i: usize, input_quant: Option<Quantizer>) -> Result<ConvPlan> {
+    let spec = &model.layers[i];
+    let (cin, cout, k) = (spec.in_channels, spec.out_channels, spec.kernel);
+    let w = values(&model.weights[i])?; // [cout][cin][k][k]
+    let bn = model.bn_for(i);
+    let (gamma, beta) = (values(&bn.gamma)?, values(&bn.beta)?);
+    let mean = values(&bn.running_mean.borrow())?;
+    let var = values(&bn.running_var.borrow())?;
+    if [gamma.len(), beta.len(), mean.len(), var.len()] != [cout; 4] || w.len() != spec.weights() {
+        return Err(Error::Model(format!(
+            "layer {}: weights or batch-norm of the wrong size",
+            spec.name
+        )));
+    }
+    let scale: Vec<f32> = (0..cout)
+        .map(|o| gamma[o] / (var[o] + BN_EPS).sqrt())
+        .collect();
+    let shift = (0..cout).map(|o| beta[o] - mean[o] * scale[o]).collect();
+    let block = if cout % 16 == 0 { 16 } else { 8 };
+    let mut weights = vec![0.0; w.len()];
+    for (o, scale) in scale.iter().enumerate() {
+        for ci in 0..cin {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let src = ((o * cin + ci) * k + ky) * k + kx;
+                    let dst = (((o / block * k + ky) * k + kx) * cin + ci) * block + o % block;
+                    weights[dst] = w[src] * scale;
+                }
+            }
+        }
+    }
+    Ok(ConvPlan {
+        cin,
+        cout,
+        kernel: k,
+        stride: spec.stride,
+        padding: spec.padding,
+        in_side: spec.in_hw[0],
+        out_side: spec.out_hw[0],
+        block,
+        weights,
+        shift,
+        input_quant,
+    })
+}
+
+fn lower_linear(model: &Model, i: usize, input_quant: Option<Quantizer>) -> Result<LinearPlan> {
+    let inputs = model.layers[i].in_channels;
+    let w = values(&model.weights[i])?; // [10][inputs], inputs in NCHW order c·49 + y·7 + x
+    let b = values(&model.fc_bias)?;
+    // The last feature map: channels and side of the convolution before the head.
+    let last_conv = &model.layers[i - 2];
+    let (channels, side) = (last_conv.out_channels, last_conv.out_hw[0]);
+    if b.len() != NUM_CLASSES || channels * side * side != inputs {
+        return Err(Error::Model("fc layer of the wrong size".into()));
+    }
+    let mut weights = vec![0.0; inputs * FC_LANES];
+    for o in 0..NUM_CLASSES {
+        for c in 0..channels {
+            for pixel in 0..side * side {
+                let nhwc = pixel * channels + c;
+                weights[nhwc * FC_LANES + o] = w[o * inputs + c * side * side + pixel];
+            }
+        }
+    }
+    let mut bias = [0.0; FC_LANES];
+    bias[..NUM_CLASSES].copy_from_slice(&b);
+    Ok(LinearPlan {
+        inputs,
+        weights,
+        bias,
+        input_quant,
+    })
+}

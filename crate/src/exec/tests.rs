@@ -1,0 +1,279 @@
+//! The executor against the candle reference: logits, predictions and certificates.
+
+use super::CpuExecutor;
+use crate::data::Dataset;
+use crate::model::{ActQuant, Model, ModelMeta};
+use crate::smoothing::classifier::BaseClassifier;
+use crate::smoothing::{self, CertifyParams, NoiseKey};
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+
+/// Logits agree with candle's within this fraction of the largest |logit| (at least 1):
+/// both sum the same products in float32, in different orders (and fused here on AVX2).
+const TOLERANCE: f32 = 1e-4;
+
+/// Where the shipped MNIST σ = 0.25 model is (or was) kept, relative to the crate.
+const SHIPPED: [&str; 2] = [
+    "../public/models/mnist-sigma0.25.safetensors",
+    "../models/float/mnist-sigma0.25.safetensors",
+];
+const IMAGES: &[u8] = include_bytes!("../../tests/fixtures/mnist-test.bsds");
+
+fn fresh(seed: u64) -> Model {
+    Model::init(ModelMeta::new("mnist", 0.25), seed, &Device::Cpu).unwrap()
+}
+
+/// The shipped MNIST model, or a fresh one if it moved or its format changed.
+fn shipped() -> Model {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    SHIPPED
+        .iter()
+        .filter_map(|path| std::fs::read(dir.join(path)).ok())
+        .find_map(|bytes| Model::from_safetensors(&bytes, &Device::Cpu).ok())
+        .unwrap_or_else(|| {
+            eprintln!("shipped model not found or not readable: using a fresh one");
+            fresh(11)
+        })
+}
+
+fn tensor(values: Vec<f32>, dims: &[usize]) -> Tensor {
+    Tensor::from_vec(values, dims, &Device::Cpu).unwrap()
+}
+
+/// Batch-norm statistics away from the identity, so that folding them is exercised.
+fn randomise_batch_norms(model: &Model, seed: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for i in 0..7 {
+        let c = model.layers[i].out_channels;
+        let mut draw = |lo: f32, hi: f32| (0..c).map(|_| rng.random_range(lo..hi)).collect();
+        let bn = model.bn_for(i);
+        *bn.running_mean.borrow_mut() = tensor(draw(-0.5, 0.5), &[c]);
+        *bn.running_var.borrow_mut() = tensor(draw(0.2, 3.0), &[c]);
+    }
+}
+
+/// Replaces the weights and the fc bias by other values of similar size.
+fn perturb_parameters(model: &mut Model, seed: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for w in &mut model.weights {
+        let dims = w.dims().to_vec();
+        let old = w.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let new = old
+            .iter()
+            .map(|v| v * rng.random_range(0.5..1.5) + rng.random_range(-0.02..0.02))
+            .collect();
+        *w = tensor(new, &dims);
+    }
+    model.fc_bias = tensor(
+        (0..10).map(|_| rng.random_range(-0.5..0.5)).collect(),
+        &[10],
+    );
+}
+
+fn random_inputs(batch: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..batch * 784)
+        .map(|_| rng.random_range(-0.5..1.5))
+        .collect()
+}
+
+/// Noisy copies (σ = 0.25) of the first `images` (≤ 8) fixture images, `copies` each.
+fn noisy_test_images(images: usize, copies: usize, seed: u64) -> Vec<f32> {
+    let data = Dataset::from_bytes(IMAGES).unwrap();
+    let mut out = Vec::new();
+    for i in 0..images {
+        let x =
+            crate::noise::noisy_copies(data.image(i), copies, 0.25, seed + i as u64, &Device::Cpu)
+                .unwrap();
+        out.extend(x.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    }
+    out
+}
+
+fn candle_logits(model: &Model, inputs: &[f32]) -> Vec<f32> {
+    let batch = inputs.len() / 784;
+    let x = tensor(inputs.to_vec(), &[batch, 1, 28, 28]);
+    let y = model.forward(&x).unwrap();
+    y.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+}
+
+/// Largest |fast − candle| relative to max(1, largest |candle logit|) of each image.
+fn worst_deviation(exec: &mut CpuExecutor, model: &Model, inputs: &[f32]) -> f32 {
+    let batch = inputs.len() / 784;
+    let want = candle_logits(model, inputs);
+    let got = exec.logits(inputs, batch).unwrap();
+    assert_eq!(got.len(), want.len());
+    let worst = want
+        .chunks(10)
+        .zip(got.chunks(10))
+        .map(|(w, g)| {
+            let scale = w.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let diff = w.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            diff / scale
+        })
+        .fold(0.0, f32::max);
+    eprintln!("worst deviation from candle: {worst:.2e} of the largest logit");
+    worst
+}
+
+/// Both builds of the forward pass (the portable one and, where available, AVX2+FMA).
+fn executors(model: &Model) -> [CpuExecutor; 2] {
+    [
+        CpuExecutor::new(model).unwrap(),
+        CpuExecutor::new(model).unwrap().portable(),
+    ]
+}
+
+#[test]
+fn fresh_model_logits_match_candle_on_random_and_real_inputs() {
+    let model = fresh(7);
+    randomise_batch_norms(&model, 1);
+    for mut exec in executors(&model) {
+        let random = worst_deviation(&mut exec, &model, &random_inputs(16, 2));
+        let real = worst_deviation(&mut exec, &model, &noisy_test_images(4, 4, 3));
+        assert!(random <= TOLERANCE && real <= TOLERANCE, "{random} {real}");
+    }
+}
+
+#[test]
+fn shipped_model_logits_match_candle() {
+    let model = shipped();
+    for mut exec in executors(&model) {
+        let real = worst_deviation(&mut exec, &model, &noisy_test_images(8, 4, 5));
+        let random = worst_deviation(&mut exec, &model, &random_inputs(8, 6));
+        assert!(random <= TOLERANCE && real <= TOLERANCE, "{random} {real}");
+    }
+}
+
+#[test]
+fn quantized_activations_and_other_weights_match_candle() {
+    let mut model = fresh(8);
+    perturb_parameters(&mut model, 4);
+    randomise_batch_norms(&model, 5);
+    for i in 1..8 {
+        model.input_quant[i] = Some(ActQuant {
+            scale: 0.05,
+            bits: 4,
+        });
+    }
+    for mut exec in executors(&model) {
+        let real = worst_deviation(&mut exec, &model, &noisy_test_images(4, 4, 7));
+        let random = worst_deviation(&mut exec, &model, &random_inputs(16, 8));
+        assert!(random <= TOLERANCE && real <= TOLERANCE, "{random} {real}");
+    }
+    // A different quantizer per layer: the two readers of h0 and of h1 see different maps.
+    for i in 1..8 {
+        model.input_quant[i] = Some(ActQuant {
+            scale: 0.02 + 0.015 * i as f32,
+            bits: 2 + i as u8,
+        });
+    }
+    let mut exec = CpuExecutor::new(&model).unwrap();
+    let deviation = worst_deviation(&mut exec, &model, &noisy_test_images(4, 4, 9));
+    assert!(deviation <= TOLERANCE, "{deviation}");
+}
+
+#[test]
+fn predictions_agree_with_candle_on_noisy_copies_of_the_shipped_model() {
+    let mut model = shipped();
+    let inputs = noisy_test_images(8, 64, 11);
+    let batch = inputs.len() / 784;
+    let want = model.classify_batch(&inputs, batch).unwrap();
+    let got = CpuExecutor::new(&model)
+        .unwrap()
+        .classify_batch(&inputs, batch)
+        .unwrap();
+    let same = want.iter().zip(&got).filter(|(a, b)| a == b).count();
+    assert!(same * 100 >= batch * 99, "{same} of {batch} agree");
+}
+
+#[test]
+fn reload_follows_a_change_of_quantizers() {
+    let mut model = shipped();
+    let mut exec = CpuExecutor::new(&model).unwrap();
+    for i in 1..8 {
+        model.input_quant[i] = Some(ActQuant {
+            scale: 0.1,
+            bits: 3,
+        });
+    }
+    let inputs = noisy_test_images(2, 4, 13);
+    exec.reload(&model).unwrap();
+    let deviation = worst_deviation(&mut exec, &model, &inputs);
+    assert!(deviation <= TOLERANCE, "{deviation}");
+}
+
+#[test]
+fn logits_do_not_depend_on_the_number_of_threads() {
+    let model = shipped();
+    let inputs = noisy_test_images(3, 7, 17);
+    let one = CpuExecutor::new(&model)
+        .unwrap()
+        .logits(&inputs, 21)
+        .unwrap()
+        .to_vec();
+    for threads in [2, 3, 8] {
+        let mut exec = CpuExecutor::new(&model).unwrap().with_threads(threads);
+        assert_eq!(exec.logits(&inputs, 21).unwrap(), one.as_slice());
+        assert_eq!(exec.logits(&inputs[..784], 1).unwrap(), &one[..10]);
+    }
+}
+
+#[test]
+fn wrong_input_lengths_are_errors_that_say_what_was_expected() {
+    let mut exec = CpuExecutor::new(&fresh(1)).unwrap();
+    let err = exec.classify_batch(&[0.0; 700], 1).unwrap_err().to_string();
+    assert!(err.contains("784 values, got 700"), "{err}");
+    let err = exec.logits(&[0.0; 784], 2).unwrap_err().to_string();
+    assert!(err.contains("1568 values"), "{err}");
+    assert!(exec.classify_batch(&[], 0).unwrap().is_empty());
+}
+
+#[test]
+fn a_quantized_stem_input_is_refused() {
+    let mut model = fresh(1);
+    model.input_quant[0] = Some(ActQuant {
+        scale: 0.1,
+        bits: 4,
+    });
+    let err = CpuExecutor::new(&model).err().unwrap().to_string();
+    assert!(err.contains("stem"), "{err}");
+}
+
+#[test]
+fn ties_go_to_the_lowest_class_like_candle() {
+    // A model whose logits are all equal (zero weights, zero bias): class 0 everywhere.
+    let mut model = fresh(2);
+    let w = &mut model.weights[7];
+    *w = w.zeros_like().unwrap();
+    let inputs = random_inputs(3, 1);
+    assert_eq!(model.classify_batch(&inputs, 3).unwrap(), vec![0; 3]);
+    let mut exec = CpuExecutor::new(&model).unwrap();
+    assert_eq!(exec.classify_batch(&inputs, 3).unwrap(), vec![0; 3]);
+}
+
+#[test]
+fn certification_counts_equal_the_candle_models() {
+    let mut model = shipped();
+    let mut exec = CpuExecutor::new(&model).unwrap().with_threads(2);
+    let data = Dataset::from_bytes(IMAGES).unwrap();
+    let params = CertifyParams {
+        n0: 50,
+        n: 300,
+        batch: 100,
+        ..CertifyParams::new(0.25)
+    };
+    for index in [0, 1, 2, 3] {
+        let key = NoiseKey::new(5, index as u32);
+        let run = |f: &mut dyn BaseClassifier| {
+            smoothing::certify(f, data.image(index), &params, key, &mut |_, _| true)
+                .unwrap()
+                .completed()
+                .unwrap()
+        };
+        let (want, got) = (run(&mut model), run(&mut exec));
+        assert_eq!(got.counts, want.counts, "image {index}");
+        assert_eq!(got.counts_n0, want.counts_n0, "image {index}");
+        assert_eq!(got, want);
+    }
+}
