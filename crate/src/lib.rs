@@ -2,18 +2,21 @@
 //! robustness; the same engine runs natively (CLI, tests, benchmarks) and as wasm in a browser.
 //!
 //! Modules are layered so that dependencies point one way:
-//! `data` → `model` → `quant` (Double Rounding) → `smoothing` (randomized smoothing
-//! certification and its incremental form, IRS); `train`/`eval` use `model`; `exec` (the fast
+//! `data` → `model` → `quant` (Double Rounding) → `checkpoint` (model files) → `smoothing`
+//! (randomized smoothing certification and its incremental form, IRS); `train`/`eval` use
+//! `model`, `qat` (multi-bit LSQ training) uses `model` and `quant`; `exec` (the fast
 //! executor) sits after `model`/`quant`: it lowers a `model` into plain buffers and implements
 //! `smoothing`'s `BaseClassifier`, using nothing else but `error`; `wasm` (the only module
 //! that knows about JavaScript) and `cli` sit on top.
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod eval;
 pub mod exec;
 pub mod model;
 pub mod noise;
+pub mod qat;
 pub mod quant;
 pub mod smoothing;
 pub mod train;
