@@ -5,9 +5,10 @@ use crate::checkpoint::{self, Loaded};
 use crate::data::{fashion, idx, Dataset};
 use crate::error::{Error, Result};
 use crate::eval;
+use crate::exec::CpuExecutor;
 use crate::model::{Model, ModelMeta};
 use crate::quant::{self, Policy};
-use crate::smoothing;
+use crate::smoothing::{self, BaseClassifier};
 use crate::train::{self, TrainConfig};
 use candle_core::Device;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -29,6 +30,28 @@ struct Cli {
 enum DatasetName {
     Mnist,
     Fashion,
+}
+
+/// Where certification runs the model.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ExecutorName {
+    /// The candle model itself (the reference).
+    Candle,
+    /// `exec::CpuExecutor`, lowered from the model, one thread per core.
+    Fast,
+}
+
+impl ExecutorName {
+    /// The base classifier for `model` (lowered now: give the model its policy first).
+    fn classifier<'a>(self, model: &'a mut Model) -> Result<Box<dyn BaseClassifier + 'a>> {
+        Ok(match self {
+            ExecutorName::Candle => Box::new(model),
+            ExecutorName::Fast => {
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                Box::new(CpuExecutor::new(model)?.with_threads(threads))
+            }
+        })
+    }
 }
 
 impl DatasetName {
@@ -249,6 +272,9 @@ enum Command {
         /// Replayed samples n_χ for --incremental (e.g. 1–10 % of n).
         #[arg(long)]
         n_chi: Option<u64>,
+        /// Where the model runs: `fast` (our executor) or `candle` (the reference).
+        #[arg(long, value_enum, default_value_t = ExecutorName::Fast)]
+        executor: ExecutorName,
     },
 }
 
@@ -346,6 +372,7 @@ pub fn run() -> Result<()> {
             quant,
             incremental,
             n_chi,
+            executor,
         } => {
             let model_path = model;
             let mut loaded = load_model(&model_path)?;
@@ -368,6 +395,7 @@ pub fn run() -> Result<()> {
                 skip,
                 count,
                 seed,
+                executor,
                 out: &out,
             };
             if incremental {
@@ -666,6 +694,7 @@ struct CertifyRun<'a> {
     skip: usize,
     count: usize,
     seed: u64,
+    executor: ExecutorName,
     out: &'a Path,
 }
 
@@ -716,12 +745,13 @@ fn certify_cmd(model: &mut Model, set: &Dataset, run: &CertifyRun) -> Result<()>
         "certifying {count} images of {} with σ = {}, n0 = {}, n = {}, α = {}, seed {seed}",
         model.meta.dataset, params.sigma, params.n0, params.n, params.alpha
     );
+    let mut f = run.executor.classifier(model)?;
     let started = Instant::now();
     let mut rows = Vec::with_capacity(count);
     for idx in skip..skip + count {
         let t0 = Instant::now();
         let key = smoothing::NoiseKey::new(seed, idx as u32);
-        let cert = smoothing::certify(model, set.image(idx), params, key, &mut |_, _| true)?
+        let cert = smoothing::certify(&mut *f, set.image(idx), params, key, &mut |_, _| true)?
             .completed()
             .ok_or_else(|| Error::Invalid("certification was cancelled".into()))?;
         let label = set.labels[idx] as u32;
@@ -761,6 +791,8 @@ fn certify_incremental_cmd(
 ) -> Result<()> {
     use std::io::Write;
     let (params, skip, count, seed) = (&run.params, run.skip, run.count, run.seed);
+    let (mut f, mut f_p) = (run.executor.classifier(f)?, run.executor.classifier(f_p)?);
+    let (f, f_p) = (&mut *f, &mut *f_p);
     let mut file = create_tsv(
         run.out,
         "idx\tlabel\tpredict\tradius\tcorrect\ttime\tnA\tn\tpath\tzeta\tdisagreements\tn_chi\treference_time",
