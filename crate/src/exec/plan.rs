@@ -97,6 +97,12 @@ impl Plan {
                     .into(),
             ));
         }
+        if model.training_quant.is_some() {
+            return Err(Error::Model(
+                "the fast executor runs trained models: this one is in quantization-aware training"
+                    .into(),
+            ));
+        }
         if model.input_quant.len() != model.layers.len() {
             return Err(Error::Model(format!(
                 "{} activation quantizers for {} layers",

@@ -29,7 +29,8 @@ fn shipped() -> Model {
     SHIPPED
         .iter()
         .filter_map(|path| std::fs::read(dir.join(path)).ok())
-        .find_map(|bytes| Model::from_safetensors(&bytes, &Device::Cpu).ok())
+        .find_map(|bytes| crate::checkpoint::load(&bytes).ok())
+        .map(|loaded| loaded.model)
         .unwrap_or_else(|| {
             eprintln!("shipped model not found or not readable: using a fresh one");
             fresh(11)
