@@ -4,11 +4,10 @@
 
 use bitsmooth::data::Dataset;
 use bitsmooth::eval;
-use bitsmooth::model::Model;
 use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-const MODEL: &[u8] = include_bytes!("../../public/models/mnist-sigma0.25.safetensors");
+const MODEL: &[u8] = include_bytes!("../../models/float/mnist-sigma0.25.safetensors");
 const IMAGES: &[u8] = include_bytes!("../tests/fixtures/mnist-test.bsds");
 
 fn noisy_batches(c: &mut Criterion) {
@@ -27,6 +26,41 @@ fn noisy_batches(c: &mut Criterion) {
     }
     group.finish();
     println!("MACs per image: {}", model.macs());
+}
+
+/// The same workload on the fast executor (`exec::CpuExecutor`), through the path
+/// certification takes: counter-based noisy copies (`smoothing::sample_counts`), inference,
+/// the class count. Threads split each batch; the portable build is the one wasm gets.
+fn fast_executor(c: &mut Criterion) {
+    use bitsmooth::exec::CpuExecutor;
+    use bitsmooth::smoothing::{sample_counts, NoiseKey, NoisyCopies};
+    let model = bitsmooth::checkpoint::load(MODEL).unwrap().model;
+    let data = Dataset::from_bytes(IMAGES).unwrap();
+    let copies = NoisyCopies::new(data.image(0), 0.25, NoiseKey::new(0, 0)).unwrap();
+    let mut group = c.benchmark_group("noisy_forward_fast");
+    let variants = [
+        ("", 1, false),
+        ("_2threads", 2, false),
+        ("_portable", 1, true),
+    ];
+    for (name, threads, portable) in variants {
+        let mut exec = CpuExecutor::new(&model).unwrap().with_threads(threads);
+        if portable {
+            exec = exec.portable();
+        }
+        for batch in [100usize, 400] {
+            group.throughput(Throughput::Elements(batch as u64));
+            group.bench_function(format!("batch{batch}{name}"), |b| {
+                let mut start = 0;
+                b.iter(|| {
+                    let samples = start..start + batch as u64;
+                    start += batch as u64;
+                    sample_counts(&mut exec, &copies, samples, batch, &mut |_, _| true).unwrap()
+                })
+            });
+        }
+    }
+    group.finish();
 }
 
 /// Switching the whole model to another bit policy: Double Rounding's shift of the int8
@@ -77,6 +111,6 @@ fn policy_switch(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(8));
-    targets = noisy_batches, policy_switch
+    targets = noisy_batches, fast_executor, policy_switch
 }
 criterion_main!(benches);
