@@ -6,9 +6,12 @@ use crate::checkpoint;
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::eval;
+use crate::exec::CpuExecutor;
 use crate::model::{LayerSpec, Model};
 use crate::quant::{self, Policy, Switchable};
-use crate::smoothing::{self, Certificate, CertificationRow, CertifyParams, NoiseKey, NoisyCopies};
+use crate::smoothing::{
+    self, BaseClassifier, Certificate, CertificationRow, CertifyParams, NoiseKey, NoisyCopies,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -191,6 +194,36 @@ pub struct Engine {
     /// Reference certificates of the float model, so that re-certifying another policy with
     /// IRS only costs the n_χ replayed samples.
     references: HashMap<ReferenceKey, Certificate>,
+    /// The fast executor lowered from `model` and from `reference` (rebuilt whenever either
+    /// changes): where noisy copies are classified, unless `candle` is set.
+    fast: Option<CpuExecutor>,
+    fast_reference: Option<CpuExecutor>,
+    /// Classify with the candle models instead (for checking the executor).
+    candle: bool,
+}
+
+/// The base classifier for one model: its fast executor, or the candle model itself.
+fn classifier<'a>(
+    candle: bool,
+    model: &'a mut Option<Model>,
+    fast: &'a mut Option<CpuExecutor>,
+) -> Result<&'a mut dyn BaseClassifier, JsError> {
+    let missing = || js_err("no model loaded: call loadModel first");
+    Ok(if candle {
+        model.as_mut().ok_or_else(missing)?
+    } else {
+        fast.as_mut().ok_or_else(missing)?
+    })
+}
+
+/// Lowers `model` into `fast` (reusing its buffers), or clears it without a model.
+fn lower(model: &Option<Model>, fast: &mut Option<CpuExecutor>) -> Result<(), JsError> {
+    match (model, fast.as_mut()) {
+        (None, _) => *fast = None,
+        (Some(m), Some(exec)) => exec.reload(m).map_err(js_err)?,
+        (Some(m), None) => *fast = Some(CpuExecutor::new(m).map_err(js_err)?),
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -221,6 +254,9 @@ impl Engine {
             switchable: None,
             policy: None,
             references: HashMap::new(),
+            fast: None,
+            fast_reference: None,
+            candle: false,
         }
     }
 
@@ -238,6 +274,7 @@ impl Engine {
         self.model_bytes = bytes.to_vec();
         self.switchable = loaded.switchable;
         self.references.clear();
+        self.lower_models()?;
         self.model_info()
     }
 
@@ -304,7 +341,7 @@ impl Engine {
     /// Class counts over `copies` noisy copies (N(0, σ²), seeded) of image `index`.
     #[wasm_bindgen(js_name = noisyCounts)]
     pub fn noisy_counts(
-        &self,
+        &mut self,
         index: usize,
         copies: usize,
         sigma: f32,
@@ -315,15 +352,39 @@ impl Engine {
                 "copies must be in 1..={MAX_COPIES}, got {copies}"
             ))));
         }
-        eval::noisy_counts(
-            self.model()?,
-            self.data()?,
-            index,
-            copies,
-            sigma,
-            seed as u64,
-        )
-        .map_err(js_err)
+        if self.candle {
+            let (model, data) = (self.model()?, self.data()?);
+            return eval::noisy_counts(model, data, index, copies, sigma, seed as u64)
+                .map_err(js_err);
+        }
+        let data = self.data()?;
+        data.check_range(index, 1).map_err(js_err)?;
+        let device = candle_core::Device::Cpu;
+        let x = crate::noise::noisy_copies(data.image(index), copies, sigma, seed as u64, &device)
+            .and_then(|x| Ok(x.flatten_all()?.to_vec1::<f32>()?))
+            .map_err(js_err)?;
+        let f = classifier(false, &mut self.model, &mut self.fast)?;
+        let mut counts = vec![0u32; f.num_classes()];
+        for class in f.classify_batch(&x, copies).map_err(js_err)? {
+            counts[class as usize] += 1;
+        }
+        Ok(counts)
+    }
+
+    /// Runs classification on `"fast"` (the default: our executor) or `"candle"` (the
+    /// reference model, to check the executor against).
+    #[wasm_bindgen(js_name = setExecutor)]
+    pub fn set_executor(&mut self, name: &str) -> Result<(), JsError> {
+        self.candle = match name {
+            "fast" => false,
+            "candle" => true,
+            other => {
+                return Err(js_err(Error::Invalid(format!(
+                    "the executor is \"fast\" or \"candle\", got {other:?}"
+                ))))
+            }
+        };
+        Ok(())
     }
 
     /// CERTIFY (Cohen et al. 2019) for image `index`: with probability ≥ 1 − α the smoothed
@@ -347,14 +408,11 @@ impl Engine {
         data.check_range(index, 1).map_err(js_err)?;
         let image = data.image(index).to_vec();
         let label = data.labels[index] as u32;
-        let model = self
-            .model
-            .as_mut()
-            .ok_or_else(|| js_err("no model loaded: call loadModel first"))?;
+        let f = classifier(self.candle, &mut self.model, &mut self.fast)?;
         let started = js_sys::Date::now();
         let mut progress = |done: u64, total: u64| report_progress(&on_progress, done, total);
         let key = NoiseKey::new(seed as u64, index as u32);
-        let cert = smoothing::certify(model, &image, &params, key, &mut progress)
+        let cert = smoothing::certify(f, &image, &params, key, &mut progress)
             .map_err(js_err)?
             .completed()
             .ok_or_else(|| js_err("certification was cancelled"))?;
@@ -440,6 +498,7 @@ impl Engine {
             }
         }
         self.policy = policy;
+        lower(&self.model, &mut self.fast)?;
         self.policy_cost(None)
     }
 
@@ -530,10 +589,8 @@ impl Engine {
             params.alpha.to_bits(),
             params.sigma.to_bits(),
         );
-        let (f, f_p) = match (self.reference.as_mut(), self.model.as_mut()) {
-            (Some(f), Some(f_p)) => (f, f_p),
-            _ => return Err(js_err("no model loaded: call loadModel first")),
-        };
+        let f = classifier(self.candle, &mut self.reference, &mut self.fast_reference)?;
+        let f_p = classifier(self.candle, &mut self.model, &mut self.fast)?;
         let mut progress = |done: u64, total: u64| report_progress(&on_progress, done, total);
         let started = js_sys::Date::now();
         let reference_cached = self.references.contains_key(&key);
@@ -583,6 +640,12 @@ fn stored_policy(model: &Model) -> crate::Result<Policy> {
 }
 
 impl Engine {
+    /// Rebuilds both fast executors from the current models.
+    fn lower_models(&mut self) -> Result<(), JsError> {
+        lower(&self.model, &mut self.fast)?;
+        lower(&self.reference, &mut self.fast_reference)
+    }
+
     /// Whether the loaded model is a multi-bit int8 model (switchable from the file).
     fn is_int8(&self) -> bool {
         self.reference
