@@ -399,15 +399,15 @@ pub fn run() -> Result<()> {
                 out: &out,
             };
             if incremental {
+                if quant.resolve(model.layers.len())?.is_none() {
+                    return Err(Error::Invalid(
+                        "--incremental certifies a quantized model: give --bits or --policy".into(),
+                    ));
+                }
                 let mut quantized = load_model(&model_path)?;
                 let policy = quant
                     .apply(&mut quantized, Path::new("data"))?
-                    .ok_or_else(|| {
-                        Error::Invalid(
-                            "--incremental certifies a quantized model: give --bits or --policy"
-                                .into(),
-                        )
-                    })?;
+                    .expect("a policy was given");
                 let irs = smoothing::IrsParams {
                     n_chi: n_chi.unwrap_or(0),
                     alpha_chi: alpha,

@@ -210,7 +210,7 @@ fn eval_json(extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn eval_at_a_bit_policy_reports_policy_bops_and_size() {
-    let float: serde_json::Value = serde_json::from_slice(&eval_json(&[]).stdout).unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&eval_json(&[]).stdout).unwrap();
     let out = eval_json(&["--bits", "4"]);
     assert!(
         out.status.success(),
@@ -226,10 +226,11 @@ fn eval_at_a_bit_policy_reports_policy_bops_and_size() {
         w4["policy"]["weight_bits"],
         serde_json::json!([4, 4, 4, 4, 4, 4, 4, 4])
     );
-    assert_eq!(float["bops"].as_u64().unwrap(), macs * 32 * 32);
-    assert!(float["policy"].is_null());
-    // 4-bit post-training quantization of this model costs little on MNIST
-    assert!(w4["accuracy"].as_f64().unwrap() > float["accuracy"].as_f64().unwrap() - 0.03);
+    // the shipped int8 model runs at w8a8 unless told otherwise
+    assert_eq!(stored["bops"].as_u64().unwrap(), macs * 64);
+    assert_eq!(stored["policy"]["act_bits"], serde_json::json!(vec![8; 8]));
+    // trained jointly at 4 bits, it loses little there
+    assert!(w4["accuracy"].as_f64().unwrap() > stored["accuracy"].as_f64().unwrap() - 0.01);
 
     let mixed = eval_json(&["--policy", "8,6,4,4,4,4,6,8", "--act-bits", "8"]);
     let mixed: serde_json::Value = serde_json::from_slice(&mixed.stdout).unwrap();
@@ -313,4 +314,102 @@ fn incremental_certification_writes_the_irs_columns() {
         assert!(zeta >= disagreements / 40.0, "{r:?}");
     }
     assert!(String::from_utf8_lossy(&out.stdout).contains("time per image: IRS"));
+}
+
+fn eval_model(model: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "eval",
+        "--model",
+        model,
+        "--data",
+        "public/data/mnist-test.bsds",
+        "--count",
+        "200",
+        "--logits",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = bitsmooth(&args);
+    assert!(
+        out.status.success(),
+        "{extra:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_float_model_still_runs_float_and_post_training_quantized() {
+    let float = eval_model("models/float/mnist-sigma0.25.safetensors", &[]);
+    assert!(float["policy"].is_null());
+    assert_eq!(
+        float["bops"].as_u64().unwrap(),
+        float["macs"].as_u64().unwrap() * 32 * 32
+    );
+    let w4 = eval_model("models/float/mnist-sigma0.25.safetensors", &["--bits", "4"]);
+    assert!(w4["accuracy"].as_f64().unwrap() > float["accuracy"].as_f64().unwrap() - 0.03);
+}
+
+#[test]
+fn export_reloads_to_the_same_logits_and_bits_8_is_the_stored_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = "public/models/mnist-sigma0.25.safetensors";
+    let stored = eval_model(model, &[]);
+    let at8 = eval_model(model, &["--bits", "8"]);
+    assert_eq!(stored["logits"], at8["logits"]);
+    for policy in [
+        vec!["--bits", "8"],
+        vec!["--bits", "4"],
+        vec!["--policy", "8,6,4,4,2,4,6,8", "--act-bits", "6"],
+    ] {
+        let file = dir.path().join("export.safetensors");
+        let file = file.to_str().unwrap();
+        let mut args = vec!["export", "--model", model, "--out", file];
+        args.extend_from_slice(&policy);
+        let out = bitsmooth(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let exported = eval_model(file, &[]);
+        let direct = eval_model(model, &policy);
+        assert_eq!(exported["logits"], direct["logits"], "{policy:?}");
+        assert_eq!(exported["policy"], direct["policy"], "{policy:?}");
+        assert_eq!(exported["bops"], direct["bops"], "{policy:?}");
+        // an export is fixed at its policy
+        let again = bitsmooth(&["eval", "--model", file, "--bits", "2"]);
+        assert!(String::from_utf8_lossy(&again.stderr).contains("fixed at the policy"));
+    }
+    let out = bitsmooth(&[
+        "export",
+        "--model",
+        "models/float/mnist-sigma0.25.safetensors",
+        "--out",
+        dir.path().join("x.safetensors").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs an int8 model"));
+    let out = bitsmooth(&[
+        "export",
+        "--model",
+        model,
+        "--bits",
+        "9",
+        "--out",
+        "/dev/null",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside 2..=8"));
+}
+
+#[test]
+fn a_truncated_int8_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(root().join("public/models/mnist-sigma0.25.safetensors")).unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let out = bitsmooth(&["eval", "--model", cut.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("truncated or corrupt"), "{err}");
 }

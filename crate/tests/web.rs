@@ -9,6 +9,9 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 const MODEL: &[u8] = include_bytes!("../../public/models/mnist-sigma0.25.safetensors");
+/// The float model the int8 one was trained from (a float file must keep working).
+#[cfg(target_arch = "wasm32")]
+const FLOAT_MODEL: &[u8] = include_bytes!("../../models/float/mnist-sigma0.25.safetensors");
 /// The first 8 images of the MNIST test set: `bitsmooth prepare-data --out /tmp/full --site crate/tests/fixtures --subset 8`.
 const IMAGES: &[u8] = include_bytes!("fixtures/mnist-test.bsds");
 /// Logits of MODEL on IMAGES computed natively by
@@ -208,26 +211,24 @@ mod through_the_js_api {
     }
 
     #[wasm_bindgen_test]
-    fn bit_policies_switch_at_run_time_and_back_to_float_exactly() {
+    fn bit_policies_switch_at_run_time_and_back_to_the_stored_int8_model_exactly() {
         let mut engine = Engine::new();
         engine.load_model(MODEL).unwrap();
         engine.load_dataset(IMAGES).unwrap();
-        assert!(
-            message(engine.set_policy(policy(&[4; 8], &[4; 8])).unwrap_err())
-                .contains("loadCalibration")
-        );
-        // (the eight test images stand in for calibration images in this test)
-        assert_eq!(engine.load_calibration(IMAGES).unwrap(), 8);
-        let float_logits = engine.logits(0, 8).unwrap();
+        let info = engine.model_info().unwrap();
+        let kind = js_sys::Reflect::get(&info, &"kind".into()).unwrap();
+        assert_eq!(kind.as_string().as_deref(), Some("int8"));
+        // an int8 model needs no calibration: its activation scales were learned
+        let stored_logits = engine.logits(0, 8).unwrap();
         let cost = engine.set_policy(policy(&[4; 8], &[4; 8])).unwrap();
         assert_eq!(number(&cost, "bops"), 2_174_816.0 * 16.0);
         assert_eq!(number(&cost, "sizeBytes"), 55_592.0 / 2.0);
         let w4 = engine.logits(0, 8).unwrap();
-        assert_ne!(w4, float_logits);
+        assert_ne!(w4, stored_logits);
         assert!(number(&engine.classify(0, 8).unwrap(), "correct") >= 7.0);
         let cost = engine.set_policy(JsValue::NULL).unwrap();
-        assert_eq!(number(&cost, "bops"), 2_174_816.0 * 1024.0);
-        assert_eq!(engine.logits(0, 8).unwrap(), float_logits);
+        assert_eq!(number(&cost, "bops"), 2_174_816.0 * 64.0);
+        assert_eq!(engine.logits(0, 8).unwrap(), stored_logits);
         // mixed policy, and its cost without switching
         let mixed = engine
             .policy_cost(Some(policy(&[8, 6, 4, 4, 4, 4, 6, 8], &[8; 8])))
@@ -244,7 +245,7 @@ mod through_the_js_api {
         }
         assert_eq!(
             engine.logits(0, 8).unwrap(),
-            float_logits,
+            stored_logits,
             "a rejected policy changes nothing"
         );
         let h = engine.weight_histogram(5, 2).unwrap();
@@ -257,6 +258,47 @@ mod through_the_js_api {
         assert_eq!(sum("counts"), 20_736.0);
         assert_eq!(sum("counts8"), 20_736.0);
         assert!(message(engine.weight_histogram(8, 4).unwrap_err()).contains("layer 8"));
+    }
+
+    #[wasm_bindgen_test]
+    fn a_float_model_calibrates_before_its_first_policy_and_returns_to_float() {
+        let mut engine = Engine::new();
+        engine.load_model(FLOAT_MODEL).unwrap();
+        engine.load_dataset(IMAGES).unwrap();
+        assert!(
+            message(engine.set_policy(policy(&[4; 8], &[4; 8])).unwrap_err())
+                .contains("loadCalibration")
+        );
+        // (the eight test images stand in for calibration images in this test)
+        assert_eq!(engine.load_calibration(IMAGES).unwrap(), 8);
+        let float_logits = engine.logits(0, 8).unwrap();
+        engine.set_policy(policy(&[4; 8], &[4; 8])).unwrap();
+        assert_ne!(engine.logits(0, 8).unwrap(), float_logits);
+        let cost = engine.set_policy(JsValue::NULL).unwrap();
+        assert_eq!(number(&cost, "bops"), 2_174_816.0 * 1024.0);
+        assert_eq!(engine.logits(0, 8).unwrap(), float_logits);
+    }
+
+    #[wasm_bindgen_test]
+    fn wrong_shaped_and_out_of_range_int8_files_are_clear_errors() {
+        use bitsmooth::checkpoint;
+        let loaded = checkpoint::load(MODEL).unwrap();
+        let mut sw = loaded.switchable.unwrap();
+        sw.masters[4].shape = vec![48, 16, 1, 1];
+        sw.masters[4].q.truncate(48 * 16);
+        let wrong = checkpoint::save_int8(&loaded.model, &sw).unwrap();
+        let mut engine = Engine::new();
+        let err = message(engine.load_model(&wrong).unwrap_err());
+        assert!(
+            err.contains("block2.conv1.weight.q") && err.contains("shape"),
+            "{err}"
+        );
+        let mut meta_bits = checkpoint::load(MODEL).unwrap();
+        meta_bits.model.bn_bits = vec![8, 6, 4, 1];
+        let sw = meta_bits.switchable.take().unwrap();
+        assert!(checkpoint::save_int8(&meta_bits.model, &sw).is_err());
+        // the good model still loads after the bad one
+        engine.load_model(MODEL).unwrap();
     }
 
     #[wasm_bindgen_test]
