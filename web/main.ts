@@ -4,7 +4,8 @@
 import './style.css';
 import { startEngine, Comlink } from './engine';
 import { parseHash, Store, toHash } from './state';
-import { policyName, samePolicy } from './bits/policy';
+import { policyLabel, samePolicy } from './bits/policy';
+import type { ModelKind } from './types';
 import { StatusPanel } from './panels/status';
 import { ModelPanel } from './panels/model-panel';
 import { GridPanel } from './panels/grid-panel';
@@ -34,6 +35,8 @@ let job = 0;
  * policy changes. */
 let shown = '';
 let pixels: Uint8Array | null = null;
+/** The shown model's kind (what a null policy means), once one is loaded. */
+let kind: ModelKind | null = null;
 
 /** Loads the chosen model (the worker skips what it holds), applies the policy and classifies
  * the shipped subset; a newer request cancels this one. `reload`: the model changed. */
@@ -44,10 +47,11 @@ async function refresh(reload: boolean): Promise<void> {
   bits.busy();
   if (reload) {
     shown = '';
+    kind = null;
     grid.show(null, null);
   }
   const { dataset, sigma, policy } = store.state;
-  const label = reload ? `Loading ${dataset} σ = ${sigma}…` : `Applying ${policyName(policy)}…`;
+  const label = reload || !kind ? `Loading ${dataset} σ = ${sigma}…` : `Applying ${policyLabel(policy, kind)}…`;
   status.begin(label, () => void engine.cancel(id));
   try {
     const loaded = await engine.load(dataset, sigma, document.baseURI);
@@ -56,10 +60,11 @@ async function refresh(reload: boolean): Promise<void> {
     if (shown !== `${dataset}/${sigma}`) {
       modelPanel.show(loaded);
       bits.setModel(loaded.model);
-      certify.setDatasetSize(count);
+      certify.setModel(loaded.model.kind, count);
       pixels = await engine.images(0, count);
       if (id !== job) return;
       shown = `${dataset}/${sigma}`;
+      kind = loaded.model.kind;
     }
     await engine.setPolicy(policy);
     const result = await engine.classify(

@@ -8,7 +8,8 @@ import type { CertificationRow, DatasetName, EngineApi, Policy, Progress, Sigma 
 export interface PoolTarget {
   dataset: DatasetName;
   sigma: Sigma;
-  /** Every worker runs this bit policy (null: float), like the page's grid. */
+  /** Every worker runs this bit policy (null: the stored model — w8a8 for an int8 model, float
+   * for a float one), like the page's grid. */
   policy: Policy | null;
   workers: number;
 }
@@ -141,7 +142,7 @@ export class CertifyPool {
   }
 
   /** Spawns the workers (if the count changed or they were discarded), loads the target and
-   * applies its policy (respawned workers start from float). */
+   * applies its policy (respawned workers start from the stored model). */
   private async ready(target: PoolTarget): Promise<EngineWorker[]> {
     if (this.engines.length !== target.workers) {
       this.discard();

@@ -32,9 +32,10 @@ export interface State extends CertifyState {
   filter: Filter;
   /** Selected test image (index into the shipped subset). */
   selected: number;
-  /** Bit widths of the quantized model; null = the float model. */
+  /** Bit widths per layer; null = the stored model (w8a8 for an int8 model, float for a
+   * float one). */
   policy: Policy | null;
-  /** Certify a quantized model incrementally (IRS) against the float one. */
+  /** Certify a policy incrementally (IRS) against the stored model. */
   irs: boolean;
   /** IRS's replayed samples n_χ; null = 10 % of n. */
   nChi: number | null;
@@ -155,7 +156,7 @@ export function parseHash(hash: string): { state: State; ignored: string[] } {
         ignored.push(`${key}=${value}`);
     }
   }
-  // a policy needs both lists; anything less falls back to the float model
+  // a policy needs both lists; anything less falls back to the stored model
   if (bits.w !== undefined || bits.a !== undefined) {
     const weightBits = parseBits(bits.w ?? '');
     const actBits = parseBits(bits.a ?? '');

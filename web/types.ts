@@ -14,13 +14,24 @@ export interface LayerInfo {
   macs: number;
 }
 
+/** What a model file holds (crate/src/checkpoint.rs): `float` weights (quantized after
+ * training when a policy is set), an `int8` multi-bit model (Double Rounding: one stored int8
+ * model trained jointly at several widths with LSQ; it runs at w8a8 unless told otherwise), or
+ * an `export` at one fixed policy. */
+export type ModelKind = 'float' | 'int8' | 'export';
+
 export interface ModelInfo {
   arch: string;
+  kind: ModelKind;
+  /** Bit-widths an int8 model was trained at, e.g. [8, 6, 4, 2]; empty for a float model. */
+  bits: number[];
   dataset: string;
   sigma: number;
   macs: number;
   weights: number;
   layers: LayerInfo[];
+  /** Clean accuracy on the full test set: `float` for a float model, `w8a8`, `w6a6`, … (one
+   * per trained width) for an int8 model. */
   accuracy: Record<string, number>;
   training: Record<string, unknown> | null;
 }
@@ -91,23 +102,25 @@ export interface CertifiedImage extends CertificationRow {
   seed: number;
 }
 
-/** Settings of one IRS call: CERTIFY's (for the float reference) plus the replayed samples. */
+/** Settings of one IRS call: CERTIFY's (for the stored model's reference certificate) plus the
+ * replayed samples. */
 export interface IncrementalSettings extends CertifySettings {
   /** Noisy samples n_χ replayed through the quantized model, whole number ≥ 1. */
   nChi: number;
 }
 
-/** One image certified incrementally (Ugare et al., 2024): the quantized model's row, how it
- * was obtained, and the float model's certificate it started from. */
+/** One image certified incrementally (Ugare et al., 2024): the policy's row, how it was
+ * obtained, and the certificate of the stored model (w8a8 for an int8 model, the float model
+ * for a float one) it started from. */
 export interface IncrementalImage extends CertificationRow {
-  /** 'incremental': the float p_A minus ζ; 'full': recertified from scratch with n_χ draws. */
+  /** 'incremental': the stored model's p_A minus ζ; 'full': recertified from scratch with n_χ draws. */
   path: 'incremental' | 'full';
   /** Upper bound on the disagreement rate of f and fᵖ (null on the full path). */
   zeta: number | null;
   disagreements: number | null;
   nChi: number;
   reference: CertificationRow;
-  /** Seconds spent certifying the float model in this call (0 when cached). */
+  /** Seconds spent certifying the stored model in this call (0 when cached). */
   referenceSeconds: number;
   referenceCached: boolean;
   irsSeconds: number;
@@ -119,7 +132,7 @@ export interface Policy {
   actBits: number[];
 }
 
-/** Cost of one layer at a policy; float counts as 32 bits. */
+/** Cost of one layer at a policy; a float model counts as 32 bits. */
 export interface LayerCost {
   macs: number;
   weights: number;
@@ -147,9 +160,10 @@ export interface WeightHistogram {
 
 /** What the worker offers the page (see web/worker.ts). */
 export interface EngineApi {
-  /** Fetches (once) and loads the model, test subset and calibration images for a dataset
-   * and σ; asset paths resolve against `base` (the page's URL: a worker's own URL is
-   * elsewhere). Loading another model resets the policy to float. */
+  /** Fetches (once) and loads the model, test subset and calibration images (only a float
+   * model needs them) for a dataset and σ; asset paths resolve against `base` (the page's URL:
+   * a worker's own URL is elsewhere). Loading another model resets the policy to the stored
+   * model. */
   load(dataset: string, sigma: string, base: string): Promise<Loaded>;
   /** Classifies the first `count` images, reporting progress; job `id` can be cancelled. */
   classify(id: number, count: number, onProgress: Progress): Promise<Classification>;
@@ -163,13 +177,15 @@ export interface EngineApi {
   certify(index: number, settings: CertifySettings, onProgress: Progress): Promise<CertifiedImage>;
   /** `count` (≤ 64) of the noisy copies CERTIFY's estimation draws see, 0..255, 28×28 each. */
   noisyImages(index: number, count: number, sigma: number, seed: number): Promise<Uint8Array>;
-  /** Switches to a bit policy (null: float) and returns its cost; a bad policy rejects and
-   * changes nothing. */
+  /** Switches to a bit policy (null: the stored model — w8a8 for an int8 model, whose cost
+   * then names that policy; float for a float model) and returns its cost; a bad policy
+   * rejects and changes nothing. */
   setPolicy(policy: Policy | null): Promise<PolicyCost>;
   /** The cost of a policy without switching to it. */
   policyCost(policy: Policy): Promise<PolicyCost>;
   weightHistogram(layer: number, bits: number): Promise<WeightHistogram>;
-  /** IRS for one image against the float model (needs a policy); like `certify` otherwise. */
+  /** IRS for one image against the stored model (w8a8 for int8, float for a float model; needs
+   * a policy); like `certify` otherwise. */
   certifyIncremental(index: number, settings: IncrementalSettings, onProgress: Progress): Promise<IncrementalImage>;
 }
 

@@ -8,9 +8,11 @@ import {
   modelUrl,
   type CertifiedImage,
   type Classification,
+  type DatasetInfo,
   type EngineApi,
   type IncrementalImage,
   type Loaded,
+  type ModelInfo,
   type Policy,
   type PolicyCost,
   type Progress,
@@ -82,11 +84,12 @@ const api: EngineApi = {
     const e = await getEngine();
     const mUrl = new URL(modelUrl(dataset, sigma), base).href;
     const dUrl = new URL(dataUrl(dataset), base).href;
-    const cUrl = new URL(calibrationUrl(dataset), base).href;
-    const [m, d, c] = await Promise.all([fetchBytes(mUrl), fetchBytes(dUrl), fetchBytes(cUrl)]);
-    const model = e.loadModel(m);
-    const data = e.loadDataset(d);
-    e.loadCalibration(c);
+    const [m, d] = await Promise.all([fetchBytes(mUrl), fetchBytes(dUrl)]);
+    const model = e.loadModel(m) as ModelInfo;
+    const data = e.loadDataset(d) as DatasetInfo;
+    // only a float model needs calibration images (its activation ranges); an int8 model has
+    // learned activation scales per bit-width
+    if (model.kind === 'float') e.loadCalibration(await fetchBytes(new URL(calibrationUrl(dataset), base).href));
     loaded = { model, data, modelUrl: mUrl, dataUrl: dUrl };
     loadedKey = key;
     return loaded;

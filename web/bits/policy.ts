@@ -1,11 +1,12 @@
-// Bit policies as data: presets, names for legends, and the `w=…&a=…` link form.
-import type { Policy } from '../types';
+// Bit policies as data: presets, names for legends, and the `w=…&a=…` link form. A null policy
+// is the stored model: w8a8 for an int8 (multi-bit) model, the float model for a float one.
+import type { ModelKind, Policy } from '../types';
 
 /** Quantizable layers of the shipped CNN (stem, two residual blocks of three, fc). */
 export const LAYERS = 8;
 export const MIN_BITS = 2;
 export const MAX_BITS = 8;
-/** What float weights and activations count as in BOPs and size. */
+/** What float weights and activations count as in BOPs and size (the 32-bit reference). */
 export const FLOAT_BITS = 32;
 
 export const PRESET_BITS = [8, 6, 4, 2] as const;
@@ -15,16 +16,45 @@ export function uniform(bits: number): Policy {
   return { weightBits: Array<number>(LAYERS).fill(bits), actBits: Array<number>(LAYERS).fill(bits) };
 }
 
-/** "float", "w4a4" when uniform, else "w8,6,4,…a8,8,…" — short enough for a legend. */
-export function policyName(p: Policy | null): string {
-  if (!p) return 'float';
-  const same = (xs: number[]) => xs.every((x) => x === xs[0]);
-  const part = (xs: number[]) => (same(xs) ? String(xs[0]) : xs.join(','));
-  return `w${part(p.weightBits)}a${part(p.actBits)}`;
+/** The policy a model runs at when none is set: w8a8 for an int8 model; null (no quantization)
+ * for a float model, and for an export (its one policy is fixed in the file). */
+export function storedPolicy(kind: ModelKind): Policy | null {
+  return kind === 'int8' ? uniform(MAX_BITS) : null;
 }
 
+/** The policy that really runs: `p`, or the stored model's when `p` is null. */
+export function effectivePolicy(p: Policy | null, kind: ModelKind): Policy | null {
+  return p ?? storedPolicy(kind);
+}
+
+/** "w4a4" when uniform, else "w8,6,4,…a8,8,…" — short enough for a legend. Null is the stored
+ * model: "w8a8" for an int8 model, "float" for a float one, "export" for an export. */
+export function policyName(p: Policy | null, kind: ModelKind): string {
+  const q = effectivePolicy(p, kind);
+  if (!q) return kind === 'export' ? 'export' : 'float';
+  const same = (xs: number[]) => xs.every((x) => x === xs[0]);
+  const part = (xs: number[]) => (same(xs) ? String(xs[0]) : xs.join(','));
+  return `w${part(q.weightBits)}a${part(q.actBits)}`;
+}
+
+/** Whether `p` runs the stored model itself (nothing derived from it to compare against). */
+export function isStored(p: Policy | null, kind: ModelKind): boolean {
+  return p === null || policyName(p, kind) === policyName(null, kind);
+}
+
+/** For people: like policyName, and says when it is the stored model, e.g. "w8a8 (stored
+ * int8)" or "w4a4". */
+export function policyLabel(p: Policy | null, kind: ModelKind): string {
+  if (!isStored(p, kind)) return policyName(p, kind);
+  if (kind === 'int8') return `${policyName(null, kind)} (stored int8)`;
+  return kind === 'export' ? 'stored export' : 'float';
+}
+
+/** The same lists (null only equals null): what the store and the URL hold. */
 export function samePolicy(a: Policy | null, b: Policy | null): boolean {
-  return policyName(a) === policyName(b);
+  if (!a || !b) return a === b;
+  const eq = (x: number[], y: number[]) => x.length === y.length && x.every((v, i) => v === y[i]);
+  return eq(a.weightBits, b.weightBits) && eq(a.actBits, b.actBits);
 }
 
 /** A list of LAYERS widths in MIN_BITS..=MAX_BITS from link text, or null. */

@@ -1,13 +1,13 @@
-// What IRS saved: its own time against certifying the float model from scratch, summed over a
-// run's rows.
+// What IRS saved: its own time against certifying the stored model (float, or an int8 model at
+// w8a8) from scratch, summed over a run's rows.
 import { isIncremental, type RunRow } from './run';
 
 export interface IrsTimes {
   /** Seconds IRS took (replayed samples through the quantized model). */
   irs: number;
-  /** Seconds the float model's full CERTIFY took (cached certificates add nothing). */
+  /** Seconds the stored model's full CERTIFY took (cached certificates add nothing). */
   reference: number;
-  /** Rows whose float certificate came from a worker's cache. */
+  /** Rows whose reference certificate came from a worker's cache. */
   cached: number;
   /** Rows certified on the incremental path (the rest were recertified with n_χ samples). */
   incremental: number;

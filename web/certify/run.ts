@@ -1,8 +1,16 @@
 // A certification run as data: what was certified, with which settings, and the rows so far.
 // The panels render it, storage keeps it, export writes it out.
-import { DATASETS, type CertifiedImage, type DatasetName, type IncrementalImage, type Policy, type Sigma } from '../types';
+import {
+  DATASETS,
+  type CertifiedImage,
+  type DatasetName,
+  type IncrementalImage,
+  type ModelKind,
+  type Policy,
+  type Sigma,
+} from '../types';
 import { DEFAULT_STATE, type CertifyState } from '../state';
-import { policyName } from '../bits/policy';
+import { isStored, policyLabel, policyName } from '../bits/policy';
 
 export type RunStatus = 'running' | 'completed' | 'cancelled' | 'error';
 
@@ -20,9 +28,12 @@ export interface CertifyRun {
   dataset: DatasetName;
   sigma: Sigma;
   settings: RunSettings;
-  /** The certified model's bit policy; null (or absent in runs stored before policies): float. */
+  /** What the model file was; absent in runs stored before int8 models: float. */
+  kind?: ModelKind;
+  /** The certified model's bit policy; null (or absent in runs stored before policies): the
+   * stored model (float for a float model, w8a8 for an int8 one). */
   policy?: Policy | null;
-  /** IRS's n_χ when the run certified incrementally against the float model, else null. */
+  /** IRS's n_χ when the run certified incrementally against the stored model, else null. */
   nChi?: number | null;
   workers: number;
   /** Rows in index order. */
@@ -38,37 +49,52 @@ export function runSettings(s: CertifyState): RunSettings {
   return { n0: s.n0, n: s.n, alpha: s.alpha, count: s.count, seed: s.seed };
 }
 
-/** What a run certifies beyond the settings: the policy and whether incrementally. */
+/** What a run certifies beyond the settings: the model file's kind, the policy and whether
+ * incrementally. */
 export interface RunModel {
+  kind: ModelKind;
   policy: Policy | null;
   nChi: number | null;
 }
 
-/** "w4a4 IRS n_χ=100", "w4a4", or "" for the float model. */
+/** Short and file-name safe: "w4a4 IRS n_χ=100", "w4a4", "w8a8" (an int8 model as stored), or
+ * "" for an unquantized float model (as runs were named before policies). */
 export function modelLabel(m: RunModel): string {
-  if (!m.policy) return '';
-  return m.nChi === null ? policyName(m.policy) : `${policyName(m.policy)} IRS n_χ=${m.nChi}`;
+  if (m.kind === 'float' && !m.policy) return '';
+  const name = policyName(m.policy, m.kind);
+  return m.nChi === null ? name : `${name} IRS n_χ=${m.nChi}`;
 }
 
-/** Identifies runs that give the same rows (same model, policy, data and settings). */
+/** For legends and the run's status line: like modelLabel, and says when it is the stored
+ * model, e.g. "w8a8 (stored int8)". */
+export function modelTitle(m: RunModel): string {
+  if (m.kind === 'float' && !m.policy) return '';
+  return m.nChi === null && isStored(m.policy, m.kind) ? policyLabel(m.policy, m.kind) : modelLabel(m);
+}
+
+/** Identifies runs that give the same rows (same model file kind, policy, data and settings).
+ * A float model's keys stay as they were before int8 models (and its unquantized runs' as before
+ * policies); another kind's keys name it, and an int8 model's null policy and w8a8 share one. */
 export function runKey(dataset: DatasetName, sigma: Sigma, s: RunSettings, m: RunModel): string {
-  const model = m.policy ? `/${modelLabel(m)}` : ''; // float keys stay as before policies
-  return `${dataset}/${sigma}/n0=${s.n0}/n=${s.n}/alpha=${s.alpha}/count=${s.count}/seed=${s.seed}${model}`;
+  const kind = m.kind === 'float' ? '' : `/${m.kind}`;
+  const label = modelLabel(m);
+  return `${dataset}/${sigma}${kind}/n0=${s.n0}/n=${s.n}/alpha=${s.alpha}/count=${s.count}/seed=${s.seed}${label ? `/${label}` : ''}`;
 }
 
-/** The policy and IRS setting of a run (stored runs may predate them). */
+/** The kind, policy and IRS setting of a run (stored runs may predate them). */
 export function runModel(run: CertifyRun): RunModel {
-  return { policy: run.policy ?? null, nChi: run.nChi ?? null };
+  return { kind: run.kind ?? 'float', policy: run.policy ?? null, nChi: run.nChi ?? null };
 }
 
-/** A short name for legends, e.g. "MNIST σ=0.25 w4a4 IRS n_χ=100, n=1000, seed 0 (100 images)". */
+/** A short name for legends, e.g. "MNIST σ=0.25 w4a4 IRS n_χ=100, n=1000, seed 0 (100 images)"
+ * or "MNIST σ=0.25 w8a8 (stored int8), n=1000, seed 0 (100 images)". */
 export function runLabel(run: CertifyRun): string {
   const s = run.settings;
   const extra = [
     s.n0 !== DEFAULT_STATE.n0 ? `, n0=${s.n0}` : '',
     s.alpha !== DEFAULT_STATE.alpha ? `, α=${s.alpha}` : '',
   ].join('');
-  const model = modelLabel(runModel(run));
+  const model = modelTitle(runModel(run));
   return `${DATASETS[run.dataset].label} σ=${run.sigma}${model ? ` ${model}` : ''}, n=${s.n}${extra}, seed ${s.seed} (${s.count} images)`;
 }
 

@@ -1,10 +1,11 @@
-// Totals of a policy: BOPs and weight size, each against the float model (32-bit weights and
-// activations), as text and as data attributes the tests read.
+// Totals of a policy: BOPs and weight size, each against the standard reference of 32-bit float
+// weights and activations (whatever the loaded model stores), as text and as data attributes
+// the tests read.
 import { FLOAT_BITS } from '../bits/policy';
 import type { LayerInfo, PolicyCost } from '../types';
 
-/** The float model's cost, as the engine counts it: 32-bit weights and activations. Known
- * without asking the engine, so the float totals show at once. */
+/** The cost of the model in 32-bit float, as the engine counts a float model: 32-bit weights
+ * and activations. Known without asking the engine, so the reference shows at once. */
 export function floatCost(layers: LayerInfo[]): PolicyCost {
   const per = layers.map((l) => ({
     macs: l.macs,
@@ -25,7 +26,7 @@ export function floatCost(layers: LayerInfo[]): PolicyCost {
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const times = (float: number, value: number) => {
   const r = float / value;
-  return r === 1 ? 'same as float' : `${r >= 10 ? r.toFixed(0) : r.toFixed(1)}× smaller than float`;
+  return r === 1 ? 'same as 32-bit float' : `${r >= 10 ? r.toFixed(0) : r.toFixed(1)}× smaller than 32-bit float`;
 };
 
 export class BitsCost {

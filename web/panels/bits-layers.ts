@@ -64,7 +64,8 @@ export class BitsLayers {
     this.body.replaceChildren(...this.rows.map((r) => r.tr));
   }
 
-  /** Shows a policy (null: float, sliders parked at 8 and labelled "float"). */
+  /** Shows the policy that runs (null: a float model unquantized, sliders parked at 8 and
+   * labelled "float"). */
   show(policy: Policy | null): void {
     this.rows.forEach((row, i) => {
       for (const kind of ['weightBits', 'actBits'] as const) {

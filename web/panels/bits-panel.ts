@@ -2,11 +2,23 @@
 // layer set the policy; totals (BOPs, weight size) follow at once, and after a short pause the
 // policy goes to the store (the URL), where the page applies it and reclassifies the grid.
 // The histogram shows the selected layer's integer weights at its bits beside the 8-bit master.
-import { LAYERS, MAX_BITS, PRESET_BITS, policyName, samePolicy, uniform } from '../bits/policy';
+// A null policy is the stored model: w8a8 for an int8 model (its w8a8 preset is pressed), the
+// float model for a float one (which alone has a Float preset).
+import {
+  effectivePolicy,
+  LAYERS,
+  MAX_BITS,
+  PRESET_BITS,
+  policyLabel,
+  policyName,
+  samePolicy,
+  uniform,
+} from '../bits/policy';
 import type { Store } from '../state';
-import type { LayerInfo, ModelInfo, Policy, PolicyCost, WeightHistogram } from '../types';
+import type { LayerInfo, ModelInfo, ModelKind, Policy, PolicyCost, WeightHistogram } from '../types';
 import { BitsCost, floatCost } from './bits-cost';
 import { BitsHistogram } from './bits-histogram';
+import { bitsIntro } from './bits-intro';
 import { BitsLayers, type BitsKind } from './bits-layers';
 
 /** Slider moves within this many ms become one policy change (one reclassification). */
@@ -32,6 +44,9 @@ export class BitsPanel {
   private cost: BitsCost;
   private histogram: BitsHistogram;
   private model: LayerInfo[] = [];
+  /** What the loaded model is; decides what a null policy means. */
+  private kind: ModelKind = 'int8';
+  private intro: HTMLElement;
   /** The policy the controls show; the store catches up after DEBOUNCE_MS. */
   private draft: Policy | null;
   private timer: number | undefined;
@@ -47,11 +62,9 @@ export class BitsPanel {
   ) {
     root.innerHTML = `
       <h2>Bits: run-time mixed precision</h2>
-      <p class="muted">Every layer's weights are stored once as 8-bit integers; lower widths are derived from them on
-        the fly by Double Rounding (a rounded shift), and activations are quantized with ranges calibrated on training
-        images. Pick widths per layer and watch accuracy and cost change. BOPs = MACs × weight bits × activation bits.</p>
+      <p id="bits-intro" class="muted">${bitsIntro(null)}</p>
       <div class="controls" role="group" aria-label="presets">
-        <button type="button" data-preset="float">Float</button>
+        <button type="button" data-preset="float" hidden>Float</button>
         ${PRESET_BITS.map((b) => `<button type="button" data-preset="${b}">w${b}a${b}</button>`).join('')}
         <label>All layers <input id="bits-global" type="range" min="2" max="8" step="1" aria-label="bits of all layers" />
           <output id="bits-global-value" for="bits-global"></output></label>
@@ -68,6 +81,7 @@ export class BitsPanel {
         <label>Weight histogram of <select id="bits-hist-layer"></select></label>
       </div>
       <div id="bits-histogram" class="bits-histogram"></div>`;
+    this.intro = root.querySelector('#bits-intro')!;
     this.presets = [...root.querySelectorAll<HTMLButtonElement>('[data-preset]')];
     this.global = root.querySelector('#bits-global')!;
     this.globalValue = root.querySelector('#bits-global-value')!;
@@ -82,7 +96,9 @@ export class BitsPanel {
     for (const b of this.presets) {
       b.addEventListener('click', () => {
         const p = b.dataset.preset!;
-        this.edit(p === 'float' ? null : uniform(Number(p)));
+        const policy = p === 'float' ? null : uniform(Number(p));
+        // the stored model is the null policy: the link stays without w=…&a=…
+        this.edit(policy && samePolicy(policy, effectivePolicy(null, this.kind)) ? null : policy);
       });
     }
     this.global.addEventListener('input', () => this.edit(uniform(Number(this.global.value))));
@@ -98,9 +114,16 @@ export class BitsPanel {
     root.dataset.status = 'loading';
   }
 
-  /** A model was loaded: one row per layer. */
+  /** A model was loaded: one row per layer; the presets and intro follow its kind. */
   setModel(model: ModelInfo): void {
     this.model = model.layers;
+    this.kind = model.kind;
+    this.intro.textContent = bitsIntro(model);
+    for (const b of this.presets) {
+      const preset = b.dataset.preset!;
+      if (preset === 'float') b.hidden = model.kind !== 'float';
+      else b.textContent = `w${preset}a${preset}${samePolicy(uniform(Number(preset)), effectivePolicy(null, model.kind)) ? ' (stored)' : ''}`;
+    }
     this.layers.setLayers(model.layers);
     this.layerSelect.replaceChildren(
       ...model.layers.map((l, i) => Object.assign(document.createElement('option'), { value: String(i), textContent: l.name })),
@@ -111,9 +134,9 @@ export class BitsPanel {
   /** The page applied `policy` and classified the grid with it. */
   applied(policy: Policy | null, accuracy: number): void {
     this.accuracy.dataset.accuracy = String(accuracy);
-    this.accuracy.textContent = `Accuracy at ${policyName(policy)}: ${(100 * accuracy).toFixed(1)} % on the shipped test images`;
+    this.accuracy.textContent = `Accuracy at ${policyLabel(policy, this.kind)}: ${(100 * accuracy).toFixed(1)} % on the shipped test images`;
     if (samePolicy(policy, this.draft) && this.timer === undefined) {
-      this.root.dataset.policy = policyName(policy);
+      this.root.dataset.policy = policyName(policy, this.kind);
       this.root.dataset.status = 'ready';
     }
   }
@@ -124,7 +147,8 @@ export class BitsPanel {
   }
 
   private setLayer(layer: number, kind: BitsKind, bits: number): void {
-    const next = this.draft ? { weightBits: [...this.draft.weightBits], actBits: [...this.draft.actBits] } : uniform(MAX_BITS);
+    const from = effectivePolicy(this.draft, this.kind) ?? uniform(MAX_BITS);
+    const next = { weightBits: [...from.weightBits], actBits: [...from.actBits] };
     next[kind][layer] = bits;
     this.selectLayer(layer);
     this.edit(next);
@@ -149,8 +173,9 @@ export class BitsPanel {
   }
 
   private render(): void {
-    const p = this.draft;
-    const name = policyName(p);
+    // what runs: an int8 model's null policy is w8a8 and shows as such
+    const p = effectivePolicy(this.draft, this.kind);
+    const name = policyName(this.draft, this.kind);
     for (const b of this.presets) {
       const preset = b.dataset.preset === 'float' ? 'float' : `w${b.dataset.preset}a${b.dataset.preset}`;
       b.setAttribute('aria-pressed', String(preset === name));
@@ -167,14 +192,15 @@ export class BitsPanel {
   private async showCost(): Promise<void> {
     if (this.model.length !== LAYERS) return;
     const float = floatCost(this.model);
+    const policy = effectivePolicy(this.draft, this.kind);
     const id = ++this.costRequest;
     try {
-      const cost = this.draft ? await this.engine.policyCost(this.draft) : float;
+      const cost = policy ? await this.engine.policyCost(policy) : float;
       if (id !== this.costRequest) return;
       this.cost.show(cost, float);
       this.layers.showCost(cost);
     } catch (e) {
-      this.onError(`Could not compute the cost of ${policyName(this.draft)}: ${message(e)}`);
+      this.onError(`Could not compute the cost of ${policyName(this.draft, this.kind)}: ${message(e)}`);
     }
   }
 
@@ -182,7 +208,8 @@ export class BitsPanel {
     const layer = Number(this.layerSelect.value);
     const info = this.model[layer];
     if (!info) return;
-    const bits = this.draft ? this.draft.weightBits[layer]! : MAX_BITS;
+    const policy = effectivePolicy(this.draft, this.kind);
+    const bits = policy ? policy.weightBits[layer]! : MAX_BITS;
     const id = ++this.histRequest;
     this.histogram.pending();
     try {

@@ -1,12 +1,16 @@
-// IRS controls of the Certify panel: shown only for a quantized model, whose certification can
-// reuse the float model's (Ugare et al., 2024). Both settings live in the store (the URL).
+// IRS controls of the Certify panel: shown only for a policy other than the stored model, whose
+// certification can reuse the stored model's (Ugare et al., 2024) — the float model's for a float
+// model, the w8a8 one's for an int8 model. Both settings live in the store (the URL).
 import { nChiOf, parseSetting, type State, type Store } from '../state';
-import { policyName } from '../bits/policy';
+import { isStored, policyLabel, policyName } from '../bits/policy';
+import type { ModelKind } from '../types';
 
 export class CertifyIrsControls {
   private checkbox: HTMLInputElement;
   private nChi: HTMLInputElement;
   private note: HTMLElement;
+  /** The loaded model's kind; null until one is loaded (IRS stays hidden). */
+  private kind: ModelKind | null = null;
 
   /** `onValidity` runs when the n_χ field turns valid or invalid. */
   constructor(private root: HTMLElement, private store: Store, private onValidity: () => void) {
@@ -27,13 +31,24 @@ export class CertifyIrsControls {
     store.subscribe((s) => this.render(s));
   }
 
+  /** A model was loaded (`kind`), or none is (null). */
+  setKind(kind: ModelKind | null): void {
+    this.kind = kind;
+    this.render(this.store.state);
+  }
+
   get valid(): boolean {
     return this.nChi.getAttribute('aria-invalid') !== 'true';
   }
 
   /** Whether the next run certifies incrementally. */
   active(s: State): boolean {
-    return s.policy !== null && s.irs;
+    return this.offered(s) && s.irs;
+  }
+
+  /** IRS needs a policy derived from the stored model, to compare with it. */
+  private offered(s: State): boolean {
+    return this.kind !== null && !isStored(s.policy, this.kind);
   }
 
   private readNChi(): void {
@@ -51,13 +66,16 @@ export class CertifyIrsControls {
   }
 
   private render(s: State): void {
-    this.root.hidden = s.policy === null;
+    const kind = this.kind;
+    this.root.hidden = !this.offered(s);
     this.checkbox.checked = s.irs;
     this.nChi.disabled = !s.irs;
     if (this.valid && document.activeElement !== this.nChi) this.nChi.value = String(nChiOf(s));
-    this.note.textContent = s.policy
-      ? `The model runs at ${policyName(s.policy)}. IRS certifies the float model with n samples (once per image and ` +
-        `settings, then cached) and bounds how often the quantized model disagrees with it on n_χ replayed samples.`
-      : '';
+    this.note.textContent =
+      kind && this.offered(s)
+        ? `The model runs at ${policyName(s.policy, kind)}. IRS certifies the stored model (${policyLabel(null, kind)}) ` +
+          'with n samples (once per image and settings, then cached) and bounds how often the ' +
+          `${policyName(s.policy, kind)} model disagrees with it on n_χ replayed samples.`
+        : '';
   }
 }

@@ -4,7 +4,7 @@
 // runs across reloads. Settings live in the store (the URL); runs are plain data.
 import type { CertifyCall, CertifyPool, PoolTarget } from '../pool';
 import { nChiOf, type State, type Store } from '../state';
-import type { CertifiedImage, CertifySettings } from '../types';
+import type { CertifiedImage, CertifySettings, ModelKind } from '../types';
 import {
   addRow,
   runKey,
@@ -48,6 +48,8 @@ export class CertifyPanel {
   private run: CertifyRun | null = null;
   private curves = new Map<string, Curve>();
   private datasetSize: number | null = null;
+  /** The loaded model's kind (runs are kept per kind); null until the page has loaded it. */
+  private kind: ModelKind | null = null;
   private running = false;
   private lastSave = 0;
   private redrawQueued = false;
@@ -92,10 +94,15 @@ export class CertifyPanel {
     this.restore();
   }
 
-  /** The page loaded a test subset of `count` images (caps how many can be certified). */
-  setDatasetSize(count: number): void {
+  /** The page loaded a model of `kind` and a test subset of `count` images (caps how many can
+   * be certified); runs can start, and the stored one for the settings shows. */
+  setModel(kind: ModelKind, count: number): void {
     this.datasetSize = count;
+    this.kind = kind;
     this.form.setDatasetSize(count);
+    this.irs.setKind(kind);
+    this.renderButtons();
+    this.restore();
   }
 
   /** Stops a running certification; rows received so far stay. */
@@ -105,7 +112,9 @@ export class CertifyPanel {
 
   private stateChanged(s: State, prev: State): void {
     if (s.dataset !== prev.dataset || s.sigma !== prev.sigma) {
-      this.datasetSize = null; // until the new subset is loaded
+      this.datasetSize = null; // until the new model and subset are loaded
+      this.kind = null;
+      this.irs.setKind(null);
       this.cancel();
     }
     this.renderButtons();
@@ -114,9 +123,10 @@ export class CertifyPanel {
 
   /** Shows the stored run for the current settings, unless a run is going on or shown. */
   private restore(): void {
-    if (this.running) return;
+    const m = this.model(this.store.state);
+    if (this.running || !m) return;
     const s = this.store.state;
-    const key = runKey(s.dataset, s.sigma, runSettings(s), this.model(s));
+    const key = runKey(s.dataset, s.sigma, runSettings(s), m);
     if (this.run && runKey(this.run.dataset, this.run.sigma, this.run.settings, runModel(this.run)) === key) return;
     const stored = loadRun(key);
     if (!stored) return;
@@ -132,9 +142,11 @@ export class CertifyPanel {
     return { dataset: s.dataset, sigma: s.sigma, policy: s.policy, workers: s.workers };
   }
 
-  /** What the next run certifies: the current policy, incrementally if asked. */
-  private model(s: State): RunModel {
-    return { policy: s.policy, nChi: this.irs.active(s) ? nChiOf(s) : null };
+  /** What the next run certifies: the loaded model at the current policy, incrementally if
+   * asked; null while no model is loaded. */
+  private model(s: State): RunModel | null {
+    if (!this.kind) return null;
+    return { kind: this.kind, policy: s.policy, nChi: this.irs.active(s) ? nChiOf(s) : null };
   }
 
   /** How each image is certified, and how many samples it draws (for the progress bar). */
@@ -144,7 +156,8 @@ export class CertifyPanel {
     if (nChi === null) {
       return { perImage: s.n0 + s.n, call: (api, index, onProgress) => api.certify(index, settings, onProgress) };
     }
-    // an uncached float certificate draws n0 + n, then IRS replays n_χ (plus n0 on the full path)
+    // an uncached reference certificate (the stored model's) draws n0 + n, then IRS replays n_χ
+    // (plus n0 on the full path)
     return {
       perImage: s.n0 + s.n + nChi,
       call: (api, index, onProgress) => api.certifyIncremental(index, { ...settings, nChi }, onProgress),
@@ -160,6 +173,7 @@ export class CertifyPanel {
     const s = this.store.state;
     const total = Math.min(s.count, this.datasetSize ?? s.count);
     const model = this.model(s);
+    if (!model) return; // the buttons are disabled until the model is loaded
     const run: CertifyRun = {
       dataset: s.dataset,
       sigma: s.sigma,
@@ -252,8 +266,9 @@ export class CertifyPanel {
 
   private renderButtons(): void {
     const invalid = !this.form.valid || (this.irs.active(this.store.state) && !this.irs.valid);
-    this.runButton.disabled = this.running || invalid;
-    this.selectedButton.disabled = this.running || invalid;
+    const blocked = this.running || invalid || this.kind === null;
+    this.runButton.disabled = blocked;
+    this.selectedButton.disabled = blocked;
     this.selectedButton.textContent = `Certify the selected image (#${this.store.state.selected})`;
     this.cancelButton.disabled = !this.running;
   }

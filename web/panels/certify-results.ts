@@ -3,9 +3,16 @@
 import { DATASETS } from '../types';
 import { acr, certifiedAccuracy, REPORT_RADII } from '../certify/metrics';
 import { runCsv, runFileName, runJson } from '../certify/export';
-import { isIncremental, modelLabel, runModel, type CertifyRun } from '../certify/run';
+import { isIncremental, modelTitle, runModel, type CertifyRun } from '../certify/run';
+import { policyName } from '../bits/policy';
 import { irsTimes } from '../certify/irs-times';
 import { download } from '../download';
+
+/** What an IRS run's reference certificates came from: the float model or the stored w8a8 one. */
+function referenceName(run: CertifyRun): string {
+  const kind = runModel(run).kind;
+  return kind === 'float' ? 'float model' : `stored ${policyName(null, kind)} model`;
+}
 
 export class CertifyResults {
   private info: HTMLElement;
@@ -44,8 +51,9 @@ export class CertifyResults {
   show(run: CertifyRun, restored: boolean): void {
     this.run = run;
     const columns = ['idx', 'label', 'prediction', 'radius', 'correct', 'nA / n', 'seconds'];
-    // an IRS run also shows how each image was certified and what the float reference cost
-    if (run.nChi) columns.push('path', 'ζ', 'float seconds');
+    // an IRS run also shows how each image was certified and what the stored model's reference
+    // cost ("float seconds" for a float model, "w8a8 seconds" for an int8 one)
+    if (run.nChi) columns.push('path', 'ζ', `${policyName(null, runModel(run).kind)} seconds`);
     const tr = document.createElement('tr');
     tr.append(...columns.map((c) => Object.assign(document.createElement('th'), { textContent: c })));
     this.head.replaceChildren(tr);
@@ -68,7 +76,7 @@ export class CertifyResults {
     const when = new Date(run.started).toLocaleString('en');
     const s = run.settings;
     const workers = `${run.workers} worker${run.workers > 1 ? 's' : ''}`;
-    const model = modelLabel(runModel(run));
+    const model = modelTitle(runModel(run));
     this.info.textContent =
       `${DATASETS[run.dataset].label} σ=${run.sigma}${model ? ` ${model}` : ''}, n0=${s.n0}, n=${s.n}, α=${s.alpha}, seed ${s.seed}, ${workers}: ` +
       `${run.status}, ${run.rows.length} of ${s.count} requested images in ${run.elapsed.toFixed(1)} s` +
@@ -86,7 +94,7 @@ export class CertifyResults {
     const times = irsTimes(rows);
     const timing = times
       ? `<p id="certify-irs-times" data-irs="${times.irs}" data-reference="${times.reference}">IRS ${times.irs.toFixed(2)} s vs full certification ${times.reference.toFixed(2)} s` +
-        ` <span class="muted">(float model's CERTIFY${times.cached ? `; ${times.cached} reused from cache, time of their first run not counted` : ''};` +
+        ` <span class="muted">(the ${referenceName(run)}'s CERTIFY${times.cached ? `; ${times.cached} reused from cache, time of their first run not counted` : ''};` +
         ` ${times.incremental} of ${rows.length} images on the incremental path)</span></p>`
       : '';
     this.summary.innerHTML = `
