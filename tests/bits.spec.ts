@@ -29,19 +29,27 @@ async function shown(page: Page) {
 test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits × bits', async ({ page }) => {
   const seen = watch(page);
   await page.goto('./#dataset=mnist&sigma=0.25');
-  await applied(page, 'float');
-  const float = await shown(page);
-  expect(float.accuracy).toBeGreaterThan(0.97);
-  expect(float.bops).toBe(float.floatBops);
+  // the shipped int8 model runs as stored, at w8a8; BOPs and size are against 32-bit float
+  await applied(page, 'w8a8');
+  await expect(page.getByRole('button', { name: 'Float' })).toBeHidden();
+  await expect(page.getByRole('button', { name: 'w8a8 (stored)' })).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.locator('#bits-intro')).toContainText('activation scales are learned per bit-width');
+  await expect(page.locator('#bits-accuracy')).toContainText('Accuracy at w8a8 (stored int8)');
+  await expect(page.locator('#bits-global-value')).toHaveText('8 bit');
+  const stored = await shown(page);
+  expect(stored.accuracy).toBeGreaterThan(0.97);
+  expect(stored.bops).toBe(stored.floatBops / 16);
+  expect(stored.bytes).toBe(stored.floatBytes / 4);
+  await expect(page.locator('#bits-bops')).toContainText('16× smaller than 32-bit float');
   await expect(page.locator('#bits-layers tbody tr')).toHaveCount(8);
 
   await page.getByRole('button', { name: 'w4a4' }).click();
   await applied(page, 'w4a4');
   await expect(page).toHaveURL(/w=4,4,4,4,4,4,4,4&a=4,4,4,4,4,4,4,4/);
   const w4 = await shown(page);
-  expect(w4.bops).toBe(float.floatBops / 64);
-  expect(w4.bytes).toBe(float.floatBytes / 8);
-  await expect(page.locator('#bits-bops')).toContainText('64× smaller than float');
+  expect(w4.bops).toBe(stored.floatBops / 64);
+  expect(w4.bytes).toBe(stored.floatBytes / 8);
+  await expect(page.locator('#bits-bops')).toContainText('64× smaller than 32-bit float');
   const layers = await page
     .locator('#bits-layers tbody tr')
     .evaluateAll((trs) => trs.map((tr) => [Number((tr as HTMLElement).dataset.macs), Number((tr as HTMLElement).dataset.bops)]));
@@ -52,30 +60,39 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   await page.getByRole('button', { name: 'w2a2' }).click();
   await applied(page, 'w2a2');
   const w2 = await shown(page);
-  expect(w2.accuracy).toBeLessThan(float.accuracy - 0.1);
-  expect(w2.bops).toBe(float.floatBops / 256);
+  expect(w2.accuracy).toBeLessThan(stored.accuracy);
+  expect(w2.bops).toBe(stored.floatBops / 256);
 
   // one slider by keyboard: the stem's weights 2 → 3 bits
   await page.locator('#bits-w-0').focus();
   await page.keyboard.press('ArrowRight');
   await applied(page, 'w3,2,2,2,2,2,2,2a2');
   await expect(page.locator('#bits-w-0 + output')).toHaveText('3 bit');
-  const stem = await page.locator('#bits-layers tbody tr[data-layer="0"]').getAttribute('data-macs');
+  await expect(page.locator('#bits-accuracy')).toContainText('Accuracy at w3,2,2,2,2,2,2,2a2');
+  const stem = page.locator('#bits-layers tbody tr[data-layer="0"]');
+  const stemMacs = Number(await stem.getAttribute('data-macs'));
   const mixed = await shown(page);
-  expect(mixed.bops).toBe(w2.bops + Number(stem) * 2);
-  expect(mixed.accuracy).not.toBe(w2.accuracy);
+  expect(mixed.bops).toBe(w2.bops + stemMacs * 2);
+  expect(mixed.bytes).toBeGreaterThan(w2.bytes);
 
-  // the global slider sets every layer
+  // the global slider sets every layer: back up to 8 bits, and the accuracy recovers
+  await page.locator('#bits-global').fill('8');
+  await applied(page, 'w8a8');
+  expect((await shown(page)).accuracy).not.toBe(w2.accuracy);
   await page.locator('#bits-global').fill('6');
   await applied(page, 'w6a6');
-  expect((await shown(page)).bops).toBe(float.floatBops * (36 / 1024));
+  const w6 = await shown(page);
+  expect(w6.bops).toBe(stored.floatBops * (36 / 1024));
+  expect(w6.bytes).toBe((stored.floatBytes * 6) / 32);
+  expect(w6.accuracy).toBeGreaterThan(0.97);
   await page.selectOption('#bits-hist-layer', 'block2.conv2');
   await expect(page.locator('#bits-histogram')).toHaveAttribute('data-layer', 'block2.conv2');
   await bits(page).screenshot({ path: 'test-results/bits-panel.png' });
 
-  await page.getByRole('button', { name: 'Float' }).click();
-  await applied(page, 'float');
-  expect((await shown(page)).accuracy).toBe(float.accuracy);
+  // the w8a8 preset is the stored model: the link drops its policy
+  await page.getByRole('button', { name: 'w8a8' }).click();
+  await applied(page, 'w8a8');
+  expect((await shown(page)).accuracy).toBe(stored.accuracy);
   await expect(page).not.toHaveURL(/w=/);
   expect(seen.errors).toEqual([]);
   expect(seen.external).toEqual([]);
@@ -96,12 +113,12 @@ test('a policy link restores the sliders after a reload', async ({ page }) => {
   expect(seen.external).toEqual([]);
 });
 
-test('a malformed policy link falls back to float with a notice', async ({ page }) => {
+test('a malformed policy link falls back to the stored model with a notice', async ({ page }) => {
   const seen = watch(page);
   await page.goto('./#w=4,4,9&a=8,8,8,8,8,8,8,8');
-  await applied(page, 'float');
+  await applied(page, 'w8a8');
   await expect(page.locator('#banner')).toContainText('Ignored invalid link parameters: w=4,4,9');
-  await expect(page.locator('#bits-global-value')).toHaveText('float');
+  await expect(page.locator('#bits-global-value')).toHaveText('8 bit');
   await expect(page).not.toHaveURL(/w=/);
   expect(seen.errors).toEqual([]);
   expect(seen.external).toEqual([]);
@@ -122,18 +139,21 @@ test('the histogram shows 4 levels at 2 bits and 256 at 8 beside the 8-bit maste
   await expect(hist).toHaveAttribute('data-layer', 'fc');
   await page.getByRole('button', { name: 'w8a8' }).click();
   await applied(page, 'w8a8');
+  await expect(page).not.toHaveURL(/w=/);
   await expect(hist).toHaveAttribute('data-bits', '8');
   await expect(page.locator('#bits-hist-low')).toHaveAttribute('data-bars', '256');
   expect(seen.errors).toEqual([]);
   expect(seen.external).toEqual([]);
 });
 
-test('IRS certifies w4a4 from the float certificate, shows path, ζ and both times, overlaid with float', async ({ page }) => {
+test('IRS certifies w4a4 from the stored w8a8 certificate, shows path, ζ and both times, overlaid with w8a8', async ({
+  page,
+}) => {
   const seen = watch(page);
   const panel = page.locator('#certify-panel');
   await page.goto('./#n=400&count=3&seed=0');
-  await applied(page, 'float');
-  await expect(page.locator('#certify-irs')).toBeHidden(); // IRS needs a quantized model
+  await applied(page, 'w8a8');
+  await expect(page.locator('#certify-irs')).toBeHidden(); // IRS needs a policy other than the stored model
   await page.locator('#certify-run').click();
   await expect(panel).toHaveAttribute('data-status', 'completed');
 
@@ -141,20 +161,23 @@ test('IRS certifies w4a4 from the float certificate, shows path, ζ and both tim
   await applied(page, 'w4a4');
   await page.locator('#certify-irs').check();
   await expect(page.locator('#cert-nchi')).toHaveValue('40'); // 10 % of n
+  await expect(page.locator('#certify-irs-note')).toContainText('IRS certifies the stored model (w8a8 (stored int8))');
   await page.locator('#certify-run').click();
   await expect(panel).toHaveAttribute('data-status', 'completed');
   await expect(page.locator('#certify-table thead')).toContainText('path');
   await expect(page.locator('#certify-table thead')).toContainText('ζ');
+  await expect(page.locator('#certify-table thead')).toContainText('w8a8 seconds');
   const paths = await page.locator('#certify-table tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.path));
   expect(paths).toHaveLength(3);
   for (const p of paths) expect(['incremental', 'full']).toContain(p);
   const times = page.locator('#certify-irs-times');
   await expect(times).toContainText(/IRS \d+\.\d\d s vs full certification \d+\.\d\d s/);
+  await expect(times).toContainText("stored w8a8 model's CERTIFY");
   expect(Number(await times.getAttribute('data-reference'))).toBeGreaterThan(0);
   await expect(page.locator('#certify-run-info')).toContainText('w4a4 IRS n_χ=40');
   await expect(page.locator('#certify-plot')).toHaveAttribute('data-series', '2');
   const legend = page.locator('#certify-plot .u-legend');
-  await expect(legend).toContainText('MNIST σ=0.25, n=400, seed 0 (3 images)');
+  await expect(legend).toContainText('MNIST σ=0.25 w8a8 (stored int8), n=400, seed 0 (3 images)');
   await expect(legend).toContainText('MNIST σ=0.25 w4a4 IRS n_χ=40, n=400, seed 0 (3 images)');
   await expect(page).toHaveURL(/w=4,4,4,4,4,4,4,4&a=4,4,4,4,4,4,4,4.*irs=1/);
   await panel.screenshot({ path: 'test-results/certify-irs.png' });

@@ -37,18 +37,27 @@ test('certifies the first images over the worker pool: rows, ACR, the curve, CSV
   await expect(page.locator('#certify-summary')).toContainText(`ACR ${acr.toFixed(3)}`);
   await expect(page.locator('#certify-plot')).toHaveAttribute('data-series', '1');
   await expect(page.locator('#certify-plot .uplot canvas')).toBeVisible();
-  await expect(page.locator('#certify-plot .u-legend')).toContainText('MNIST σ=0.25, n=200, seed 0 (5 images)');
+  await expect(page.locator('#certify-plot .u-legend')).toContainText('MNIST σ=0.25 w8a8 (stored int8), n=200, seed 0 (5 images)');
+  await expect(page.locator('#certify-run-info')).toContainText('MNIST σ=0.25 w8a8 (stored int8), n0=100');
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#certify-csv').click()]);
-  expect(download.suggestedFilename()).toBe('bitsmooth-certify-mnist-sigma0.25-n200-seed0.csv');
+  expect(download.suggestedFilename()).toBe('bitsmooth-certify-mnist-sigma0.25-w8a8-n200-seed0.csv');
   const csv = (await readFile(await download.path(), 'utf8')).trim().split('\n');
   expect(csv[0]).toBe('idx,label,predict,radius,correct,time,nA,n');
   expect(csv).toHaveLength(6);
   expect(csv.slice(1).map((line) => line.split(',')[0])).toEqual(['0', '1', '2', '3', '4']);
   expect(csv.slice(1).every((line) => line.split(',')[7] === '200')).toBe(true);
   const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.locator('#certify-json').click()]);
-  const json = JSON.parse(await readFile(await jsonDownload.path(), 'utf8')) as { acr: number; seed: number; rows: unknown[] };
+  const json = JSON.parse(await readFile(await jsonDownload.path(), 'utf8')) as {
+    acr: number;
+    seed: number;
+    kind: string;
+    policy: unknown;
+    rows: unknown[];
+  };
   expect(json.acr).toBeCloseTo(acr, 12);
+  expect(json.kind).toBe('int8');
+  expect(json.policy).toBeNull(); // the stored model
   expect(json.seed).toBe(0);
   expect(json.rows).toHaveLength(5);
 

@@ -1,0 +1,163 @@
+// End-to-end: what the Model panel says about the shipped int8 multi-bit models, and that a
+// float model file and certification runs stored before int8 models still work.
+import { expect, test, type Page } from '@playwright/test';
+import { watch } from './helpers';
+
+const bits = (page: Page) => page.locator('#bits-panel');
+
+async function ready(page: Page, policy: string): Promise<void> {
+  await expect(bits(page)).toHaveAttribute('data-policy', policy);
+  await expect(bits(page)).toHaveAttribute('data-status', 'ready');
+  await expect(page.locator('body')).toHaveAttribute('data-status', 'ready');
+}
+
+/** Serves the old float model (models/float/, not shipped) in place of MNIST σ = 0.25. */
+async function serveFloatModel(page: Page): Promise<void> {
+  await page.route('**/models/mnist-sigma0.25.safetensors', (route) =>
+    route.fulfill({ path: 'models/float/mnist-sigma0.25.safetensors', contentType: 'application/octet-stream' }),
+  );
+}
+
+/** The accuracy table's rows as [key, accuracy, shown text]. */
+async function accuracyRows(page: Page): Promise<[string, number, string][]> {
+  return page.locator('#model-accuracy tbody tr').evaluateAll((trs) =>
+    trs.map((tr) => {
+      const row = tr as HTMLElement;
+      return [row.dataset.key!, Number(row.dataset.accuracy), row.querySelector('td')!.textContent!] as [string, number, string];
+    }),
+  );
+}
+
+test('the model panel lists the int8 model, its trained widths and the test accuracy of each', async ({ page }) => {
+  const seen = watch(page);
+  for (const [dataset, label, least] of [
+    ['mnist', 'MNIST', 0.97],
+    ['fashion', 'Fashion-MNIST', 0.8],
+  ] as const) {
+    await page.goto(`./#dataset=${dataset}&sigma=0.25`);
+    await ready(page, 'w8a8');
+    const kind = page.locator('#model-kind');
+    await expect(kind).toHaveAttribute('data-kind', 'int8');
+    await expect(kind).toHaveAttribute('data-bits', '8,6,4,2');
+    await expect(kind).toContainText('int8 multi-bit model');
+    await expect(kind).toContainText('trained jointly at 8, 6, 4 and 2 bits');
+    await expect(kind).toContainText(`Trained on ${label} with Gaussian noise σ = 0.25`);
+    await expect(page.locator('#model-accuracy caption')).toContainText('full test set, 10,000 images');
+    const rows = await accuracyRows(page);
+    expect(rows.map(([k]) => k)).toEqual(['w8a8', 'w6a6', 'w4a4', 'w2a2']);
+    for (const [key, acc, text] of rows) {
+      expect(acc, key).toBeGreaterThan(0.5);
+      expect(acc, key).toBeLessThanOrEqual(1);
+      expect(text).toBe(`${(100 * acc).toFixed(2)} %`);
+    }
+    expect(rows[0]![1]).toBeGreaterThan(least);
+    await expect(page.locator('#model-accuracy tbody th').first()).toHaveText('w8a8 (stored)');
+    const command = page.locator('#model-command');
+    await expect(command).toContainText(`train --dataset ${dataset} --sigma 0.25`);
+    await expect(command).toContainText('--bits 8,6,4,2');
+  }
+  await page.locator('#model-panel').screenshot({ path: 'test-results/model-panel.png' });
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
+
+test('a float model file still loads: a Float preset, calibrated activations, float wording', async ({ page }) => {
+  const seen = watch(page);
+  await serveFloatModel(page);
+  await page.goto('./#dataset=mnist&sigma=0.25&n=200&count=2');
+  await ready(page, 'float');
+  await expect(page.locator('#model-kind')).toHaveAttribute('data-kind', 'float');
+  expect((await accuracyRows(page)).map(([k]) => k)).toEqual(['float']);
+  await expect(page.locator('#bits-intro')).toContainText('calibrated on training images');
+  const floatButton = page.getByRole('button', { name: 'Float' });
+  await expect(floatButton).toBeVisible();
+  await expect(floatButton).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.getByRole('button', { name: 'w8a8' })).toHaveText('w8a8');
+  await expect(page.locator('#bits-global-value')).toHaveText('float');
+  await expect(page.locator('#bits-bops')).toContainText('same as 32-bit float');
+  await expect(page.locator('#bits-accuracy')).toContainText('Accuracy at float');
+
+  await page.getByRole('button', { name: 'w4a4' }).click();
+  await ready(page, 'w4a4');
+  await expect(page.locator('#bits-bops')).toContainText('64× smaller than 32-bit float');
+  await expect(page.locator('#certify-irs')).toBeVisible();
+  await page.locator('#certify-irs').check();
+  await expect(page.locator('#certify-irs-note')).toContainText('IRS certifies the stored model (float)');
+  await page.locator('#certify-run').click();
+  await expect(page.locator('#certify-panel')).toHaveAttribute('data-status', 'completed');
+  await expect(page.locator('#certify-table thead')).toContainText('float seconds');
+  await expect(page.locator('#certify-irs-times')).toContainText("float model's CERTIFY");
+
+  await floatButton.click();
+  await ready(page, 'float');
+  await expect(page).not.toHaveURL(/w=/);
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
+
+/** A run as the page stored it before int8 models: no kind, and no policy for the float model. */
+function legacyRun(policy?: { weightBits: number[]; actBits: number[] }) {
+  const row = (idx: number, label: number) => ({
+    idx,
+    label,
+    predict: label,
+    radius: 0.5,
+    correct: true,
+    time: 0.1,
+    nA: 195,
+    n: 200,
+    pA: 0.98,
+    cHat: label,
+    counts: Array.from({ length: 10 }, (_, c) => (c === label ? 195 : c === 0 ? 5 : 0)),
+    sigma: 0.25,
+    seed: 0,
+  });
+  return {
+    dataset: 'mnist',
+    sigma: '0.25',
+    settings: { n0: 100, n: 200, alpha: 0.001, count: 2, seed: 0 },
+    ...(policy ? { policy, nChi: null } : {}),
+    workers: 2,
+    rows: [row(0, 7), row(1, 2)],
+    status: 'completed',
+    elapsed: 1.5,
+    started: '2025-11-20T12:00:00.000Z',
+  };
+}
+
+test('certification runs stored before int8 models still load, labelled as the float runs they were', async ({ page }) => {
+  const seen = watch(page);
+  const base = 'bitsmooth:certify:mnist/0.25/n0=100/n=200/alpha=0.001/count=2/seed=0';
+  const w4 = { weightBits: Array<number>(8).fill(4), actBits: Array<number>(8).fill(4) };
+  await page.addInitScript(
+    ([base, float, quantized]) => {
+      if (localStorage.getItem(`${base}`)) return;
+      localStorage.setItem(base!, float!);
+      localStorage.setItem(`${base}/w4a4`, quantized!);
+      localStorage.setItem('bitsmooth:certify:index', JSON.stringify([base, `${base}/w4a4`]));
+    },
+    [base, JSON.stringify(legacyRun()), JSON.stringify(legacyRun(w4))],
+  );
+  // the int8 model is another model: the float run is not shown as its result
+  await page.goto('./#dataset=mnist&sigma=0.25&n=200&count=2');
+  await ready(page, 'w8a8');
+  await expect(page.locator('#certify-run-info')).toHaveText('No certification run yet.');
+  await expect(page.locator('#certify-run')).toBeEnabled();
+
+  // with the float model they were made with, both restore under their old labels
+  await serveFloatModel(page);
+  await page.reload();
+  await ready(page, 'float');
+  const info = page.locator('#certify-run-info');
+  await expect(info).toHaveAttribute('data-restored', 'true');
+  await expect(info).toContainText('MNIST σ=0.25, n0=100, n=200');
+  await expect(page.locator('#certify-plot .u-legend')).toContainText('MNIST σ=0.25, n=200, seed 0 (2 images) (restored)');
+  await expect(page.locator('#certify-table tbody tr')).toHaveCount(2);
+
+  await page.getByRole('button', { name: 'w4a4' }).click();
+  await ready(page, 'w4a4');
+  await expect(info).toContainText('MNIST σ=0.25 w4a4, n0=100, n=200');
+  await expect(page.locator('#certify-plot')).toHaveAttribute('data-series', '2');
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
