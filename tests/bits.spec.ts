@@ -161,7 +161,7 @@ test('IRS certifies w4a4 from the stored w8a8 certificate, shows path, ζ and bo
   await applied(page, 'w4a4');
   await page.locator('#certify-irs').check();
   await expect(page.locator('#cert-nchi')).toHaveValue('40'); // 10 % of n
-  await expect(page.locator('#certify-irs-note')).toContainText('IRS certifies the stored model (w8a8 (stored int8))');
+  await expect(page.locator('#certify-irs-note')).toContainText('IRS certifies the stored int8 model at w8a8 with n samples');
   await page.locator('#certify-run').click();
   await expect(panel).toHaveAttribute('data-status', 'completed');
   await expect(page.locator('#certify-table thead')).toContainText('path');

@@ -82,7 +82,7 @@ test('a float model file still loads: a Float preset, calibrated activations, fl
   await expect(page.locator('#bits-bops')).toContainText('64× smaller than 32-bit float');
   await expect(page.locator('#certify-irs')).toBeVisible();
   await page.locator('#certify-irs').check();
-  await expect(page.locator('#certify-irs-note')).toContainText('IRS certifies the stored model (float)');
+  await expect(page.locator('#certify-irs-note')).toContainText('IRS certifies the float model with n samples');
   await page.locator('#certify-run').click();
   await expect(page.locator('#certify-panel')).toHaveAttribute('data-status', 'completed');
   await expect(page.locator('#certify-table thead')).toContainText('float seconds');
