@@ -42,6 +42,9 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   expect(stored.bytes).toBe(stored.floatBytes / 4);
   await expect(page.locator('#bits-bops')).toContainText('16× smaller than 32-bit float');
   await expect(page.locator('#bits-layers tbody tr')).toHaveCount(8);
+  // pressing the pressed preset again changes nothing, and the panel is ready again at once
+  await page.getByRole('button', { name: 'w8a8' }).click();
+  await expect(bits(page)).toHaveAttribute('data-status', 'ready', { timeout: 2_000 });
 
   await page.getByRole('button', { name: 'w4a4' }).click();
   await applied(page, 'w4a4');

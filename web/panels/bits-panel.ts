@@ -50,6 +50,8 @@ export class BitsPanel {
   /** The policy the controls show; the store catches up after DEBOUNCE_MS. */
   private draft: Policy | null;
   private timer: number | undefined;
+  /** The policy the page last applied; undefined while it applies one (or none yet). */
+  private lastApplied: Policy | null | undefined;
   /** Latest cost and histogram requests: older answers are dropped. */
   private costRequest = 0;
   private histRequest = 0;
@@ -133,6 +135,7 @@ export class BitsPanel {
 
   /** The page applied `policy` and classified the grid with it. */
   applied(policy: Policy | null, accuracy: number): void {
+    this.lastApplied = policy;
     this.accuracy.dataset.accuracy = String(accuracy);
     this.accuracy.textContent = `Accuracy at ${policyLabel(policy, this.kind)}: ${(100 * accuracy).toFixed(1)} % on the shipped test images`;
     if (samePolicy(policy, this.draft) && this.timer === undefined) {
@@ -143,6 +146,7 @@ export class BitsPanel {
 
   /** The page is applying a policy (or failed to). */
   busy(error = false): void {
+    this.lastApplied = undefined;
     this.root.dataset.status = error ? 'error' : 'busy';
   }
 
@@ -168,7 +172,14 @@ export class BitsPanel {
     window.clearTimeout(this.timer);
     this.timer = window.setTimeout(() => {
       this.timer = undefined;
+      const unchanged = samePolicy(this.draft, this.store.state.policy);
       this.store.update({ policy: this.draft });
+      // the page reapplies only a changed policy: one it already runs (a pressed preset pressed
+      // again, a slider moved and back) is ready now
+      if (unchanged && this.lastApplied !== undefined && samePolicy(this.draft, this.lastApplied)) {
+        this.root.dataset.policy = policyName(this.draft, this.kind);
+        this.root.dataset.status = 'ready';
+      }
     }, DEBOUNCE_MS);
   }
 
