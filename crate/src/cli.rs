@@ -272,6 +272,11 @@ enum Command {
         /// Replayed samples n_χ for --incremental (e.g. 1–10 % of n).
         #[arg(long)]
         n_chi: Option<u64>,
+        /// With --incremental: the TSV of a full certification of the reference (the stored
+        /// model) with the same seed, σ, n and α; IRS starts from its counts instead of
+        /// certifying the reference again.
+        #[arg(long, requires = "incremental")]
+        reference: Option<PathBuf>,
         /// Where the model runs: `fast` (our executor) or `candle` (the reference).
         #[arg(long, value_enum, default_value_t = ExecutorName::Fast)]
         executor: ExecutorName,
@@ -372,6 +377,7 @@ pub fn run() -> Result<()> {
             quant,
             incremental,
             n_chi,
+            reference,
             executor,
         } => {
             let model_path = model;
@@ -421,7 +427,15 @@ pub fn run() -> Result<()> {
                     policy.weight_bits, policy.act_bits
                 );
                 // the reference: the float model, or an int8 model at w8a8 (as loaded)
-                certify_incremental_cmd(model, &mut quantized.model, &set, &run, &irs)
+                let reference = reference.as_deref().map(read_reference_rows).transpose()?;
+                certify_incremental_cmd(
+                    model,
+                    &mut quantized.model,
+                    &set,
+                    &run,
+                    &irs,
+                    reference.as_ref(),
+                )
             } else {
                 if let Some(policy) = quant.apply(&mut loaded, Path::new("data"))? {
                     println!(
@@ -782,12 +796,39 @@ fn certify_cmd(model: &mut Model, set: &Dataset, run: &CertifyRun) -> Result<()>
 /// IRS (Ugare et al. 2024): certify the float model `f` fully with n samples per image, then
 /// the quantized `f_p` from n_χ replayed samples; the TSV adds which path each image took,
 /// ζ, the disagreements, n_χ and the reference certification's time.
+/// One row of an earlier certification TSV: (guessed class or -1, n_A, n, seconds).
+type ReferenceRow = (i64, u64, u64, f64);
+
+/// Reads a certification TSV (`idx label predict radius correct time nA n ...`) by image.
+fn read_reference_rows(path: &Path) -> Result<std::collections::HashMap<usize, ReferenceRow>> {
+    let text = String::from_utf8(read(path)?)
+        .map_err(|_| Error::Invalid(format!("{} is not text", path.display())))?;
+    let bad = |line: usize| {
+        Error::Invalid(format!(
+            "{} line {line}: expected `idx label predict radius correct time nA n`",
+            path.display()
+        ))
+    };
+    let mut rows = std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 8 {
+            return Err(bad(i + 1));
+        }
+        let parse = |k: usize| cols[k].trim().parse::<f64>().map_err(|_| bad(i + 1));
+        let (idx, predict, time, n_a, n) = (parse(0)?, parse(2)?, parse(5)?, parse(6)?, parse(7)?);
+        rows.insert(idx as usize, (predict as i64, n_a as u64, n as u64, time));
+    }
+    Ok(rows)
+}
+
 fn certify_incremental_cmd(
     f: &mut Model,
     f_p: &mut Model,
     set: &Dataset,
     run: &CertifyRun,
     irs: &smoothing::IrsParams,
+    reference_rows: Option<&std::collections::HashMap<usize, ReferenceRow>>,
 ) -> Result<()> {
     use std::io::Write;
     let (params, skip, count, seed) = (&run.params, run.skip, run.count, run.seed);
@@ -805,10 +846,36 @@ fn certify_incremental_cmd(
     for idx in skip..skip + count {
         let key = smoothing::NoiseKey::new(seed, idx as u32);
         let t0 = Instant::now();
-        let reference = smoothing::certify(f, set.image(idx), params, key, &mut |_, _| true)?
-            .completed()
-            .ok_or_else(|| Error::Invalid("certification was cancelled".into()))?;
-        let reference_time = t0.elapsed().as_secs_f64();
+        let (reference, reference_time) = match reference_rows {
+            Some(rows) => {
+                let &(predict, n_a, n, time) = rows.get(&idx).ok_or_else(|| {
+                    Error::Invalid(format!("the reference TSV has no row for image {idx}"))
+                })?;
+                if n != params.n {
+                    return Err(Error::Invalid(format!(
+                        "the reference TSV certified image {idx} with n = {n}, this run uses n = {}",
+                        params.n
+                    )));
+                }
+                // an abstaining reference keeps abstaining under IRS: its guess is irrelevant
+                let c_hat = predict.max(0) as u32;
+                let cert = smoothing::Certificate::from_counts(
+                    c_hat,
+                    n_a,
+                    n,
+                    params.sigma,
+                    params.alpha,
+                    key,
+                )?;
+                (cert, time)
+            }
+            None => {
+                let cert = smoothing::certify(f, set.image(idx), params, key, &mut |_, _| true)?
+                    .completed()
+                    .ok_or_else(|| Error::Invalid("certification was cancelled".into()))?;
+                (cert, t0.elapsed().as_secs_f64())
+            }
+        };
         let t1 = Instant::now();
         let cert = smoothing::certify_incremental(
             f,

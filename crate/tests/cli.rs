@@ -413,3 +413,68 @@ fn a_truncated_int8_model_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("truncated or corrupt"), "{err}");
 }
+
+#[test]
+fn incremental_certification_from_a_reference_tsv_equals_recertifying_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let common = [
+        "certify",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--data",
+        "crate/tests/fixtures/mnist-test.bsds",
+        "--sigma",
+        "0.75",
+        "--n0",
+        "20",
+        "--n",
+        "400",
+        "--count",
+        "6",
+        "--seed",
+        "5",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = common.to_vec();
+        args.extend_from_slice(extra);
+        let out = bitsmooth(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (reference, fresh, reused) = (path("w8.tsv"), path("fresh.tsv"), path("reused.tsv"));
+    run(&["--out", &reference]);
+    let irs = ["--bits", "2", "--incremental", "--n-chi", "40"];
+    run(&[&irs[..], &["--out", &fresh]].concat());
+    run(&[&irs[..], &["--reference", &reference, "--out", &reused]].concat());
+    // every column but the two timings agrees
+    let columns = |file: &str| -> Vec<Vec<String>> {
+        std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                l.split('\t')
+                    .enumerate()
+                    .filter(|(k, _)| *k != 5 && *k != 12)
+                    .map(|(_, c)| c.to_string())
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(columns(&fresh), columns(&reused));
+    assert_eq!(columns(&fresh).len(), 7);
+    // a reference with another n is refused
+    let out = bitsmooth(
+        &[
+            &common[..9],
+            &["--n", "300", "--count", "6", "--seed", "5"],
+            &irs[..],
+            &["--reference", &reference, "--out", &path("x.tsv")],
+        ]
+        .concat(),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("n = 400"));
+}

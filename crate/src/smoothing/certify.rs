@@ -215,6 +215,43 @@ impl Certificate {
     pub fn abstained(&self) -> bool {
         self.prediction.is_none()
     }
+
+    /// A certificate recovered from what a certification log keeps (the guess ĉ_A, n_A of
+    /// n, σ, α, the noise key): p_A and the radius are recomputed exactly as CERTIFY does,
+    /// so IRS can start from an earlier run instead of certifying the reference again. The
+    /// class counts are not in a log and stay empty.
+    pub fn from_counts(
+        c_hat: u32,
+        n_a: u64,
+        n: u64,
+        sigma: f32,
+        alpha: f64,
+        key: NoiseKey,
+    ) -> Result<Self> {
+        if n_a > n {
+            return Err(Error::Invalid(format!("n_A = {n_a} exceeds n = {n}")));
+        }
+        let p_a = clopper_pearson_lower(n_a, n, alpha)?;
+        let (prediction, radius) = if p_a < 0.5 {
+            (None, 0.0)
+        } else {
+            (Some(c_hat), certified_radius(sigma, p_a))
+        };
+        Ok(Self {
+            prediction,
+            radius,
+            c_hat,
+            p_a,
+            n_a,
+            n,
+            n0: 0,
+            counts_n0: vec![],
+            counts: vec![],
+            sigma,
+            alpha,
+            key,
+        })
+    }
 }
 
 /// CERTIFY (Cohen et al. 2019, Algorithm "certify"): with probability at least 1 − α over
