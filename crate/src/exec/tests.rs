@@ -11,6 +11,11 @@ use rand::{Rng, SeedableRng};
 /// Logits agree with candle's within this fraction of the largest |logit| (at least 1):
 /// both sum the same products in float32, in different orders (and fused here on AVX2).
 const TOLERANCE: f32 = 1e-4;
+/// With calibrated activation quantizers an image may also differ by a level flip: a value
+/// within float rounding of a half-level rounds to one level here and to the next in candle
+/// (1 of 128 images at w8a8, none at lower widths, in the test below). Such images (≤ 2 %)
+/// stay within this bound.
+const FLIP_TOLERANCE: f32 = 1e-2;
 
 /// Where the shipped MNIST σ = 0.25 model is (or was) kept, relative to the crate.
 const SHIPPED: [&str; 2] = [
@@ -98,20 +103,26 @@ fn candle_logits(model: &Model, inputs: &[f32]) -> Vec<f32> {
     y.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
 
-/// Largest |fast − candle| relative to max(1, largest |candle logit|) of each image.
-fn worst_deviation(exec: &mut CpuExecutor, model: &Model, inputs: &[f32]) -> f32 {
+/// Per image: largest |fast − candle| relative to max(1, largest |candle logit|).
+fn deviations(exec: &mut CpuExecutor, model: &Model, inputs: &[f32]) -> Vec<f32> {
     let batch = inputs.len() / 784;
     let want = candle_logits(model, inputs);
     let got = exec.logits(inputs, batch).unwrap();
     assert_eq!(got.len(), want.len());
-    let worst = want
-        .chunks(10)
+    want.chunks(10)
         .zip(got.chunks(10))
         .map(|(w, g)| {
             let scale = w.iter().fold(1f32, |m, v| m.max(v.abs()));
             let diff = w.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
             diff / scale
         })
+        .collect()
+}
+
+/// The largest of [`deviations`].
+fn worst_deviation(exec: &mut CpuExecutor, model: &Model, inputs: &[f32]) -> f32 {
+    let worst = deviations(exec, model, inputs)
+        .into_iter()
         .fold(0.0, f32::max);
     eprintln!("worst deviation from candle: {worst:.2e} of the largest logit");
     worst
@@ -276,5 +287,32 @@ fn certification_counts_equal_the_candle_models() {
         assert_eq!(got.counts, want.counts, "image {index}");
         assert_eq!(got.counts_n0, want.counts_n0, "image {index}");
         assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn bit_policies_of_the_shipped_model_match_candle_but_for_rare_level_flips() {
+    use crate::quant::{calibration_batch, Policy, Switchable};
+    let mut model = shipped();
+    let calibration = calibration_batch(&Dataset::from_bytes(IMAGES).unwrap(), 0.25).unwrap();
+    let switchable = Switchable::from_float(&model, &calibration).unwrap();
+    let mut exec = CpuExecutor::new(&model).unwrap();
+    let inputs = noisy_test_images(8, 16, 19);
+    for bits in [8, 6, 4, 2] {
+        switchable
+            .apply(&mut model, &Policy::uniform(8, bits, bits).unwrap())
+            .unwrap();
+        exec.reload(&model).unwrap();
+        let devs = deviations(&mut exec, &model, &inputs);
+        let flipped = devs.iter().filter(|&&d| d > TOLERANCE).count();
+        let worst = devs.iter().fold(0f32, |m, &d| m.max(d));
+        eprintln!(
+            "w{bits}a{bits}: {flipped} of {} images over 1e-4, worst {worst:.2e}",
+            devs.len()
+        );
+        assert!(
+            flipped * 50 <= devs.len() && worst <= FLIP_TOLERANCE,
+            "w{bits}a{bits}"
+        );
     }
 }
