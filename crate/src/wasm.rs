@@ -357,13 +357,16 @@ impl Engine {
             return eval::noisy_counts(model, data, index, copies, sigma, seed as u64)
                 .map_err(js_err);
         }
-        let data = self.data()?;
+        let f = classifier(false, &mut self.model, &mut self.fast)?;
+        let data = self
+            .data
+            .as_ref()
+            .ok_or_else(|| js_err("no dataset loaded: call loadDataset first"))?;
         data.check_range(index, 1).map_err(js_err)?;
         let device = candle_core::Device::Cpu;
         let x = crate::noise::noisy_copies(data.image(index), copies, sigma, seed as u64, &device)
             .and_then(|x| Ok(x.flatten_all()?.to_vec1::<f32>()?))
             .map_err(js_err)?;
-        let f = classifier(false, &mut self.model, &mut self.fast)?;
         let mut counts = vec![0u32; f.num_classes()];
         for class in f.classify_batch(&x, copies).map_err(js_err)? {
             counts[class as usize] += 1;

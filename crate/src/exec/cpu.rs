@@ -61,16 +61,6 @@ enum Isa {
     Avx2Fma,
 }
 
-impl Isa {
-    fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Isa::Avx2Fma;
-        }
-        Isa::Portable
-    }
-}
-
 fn dest(buf: &mut [f32], border: usize, quant: Option<Quantizer>) -> Dest<'_> {
     Dest { buf, border, quant }
 }
@@ -88,6 +78,14 @@ fn epilogue<'a, 'b>(
 }
 
 impl Isa {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Isa::Avx2Fma;
+        }
+        Isa::Portable
+    }
+
     /// Convolution `layer` of `input` (bordered by [`BORDER`]) and its epilogue. Register
     /// tiles: 16 channels × 2 pixels or 8 × 4 (portable: 8 of the 16 SSE2/SIMD128 registers),
     /// 16 × 4 or 8 × 8 (AVX2: 8 of the 16 ymm registers).
