@@ -1,0 +1,68 @@
+"""Markdown tables from the TSVs of scripts/results-certify.sh: certified accuracy at the
+reference radii and ACR per model and policy, and IRS against full recertification."""
+import csv
+import glob
+import os
+import re
+import sys
+
+RADII = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
+
+
+def rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def acr(rs):
+    return sum(float(r["radius"]) for r in rs if r["correct"] == "1") / len(rs)
+
+
+def cert_acc(rs, r):
+    # certified correctly with a radius of at least r (abstentions and errors count 0)
+    return sum(1 for x in rs if x["correct"] == "1" and float(x["radius"]) >= r) / len(rs)
+
+
+def seconds(rs):
+    return sum(float(r["time"]) for r in rs)
+
+
+def main(out):
+    full = {}
+    for path in sorted(glob.glob(os.path.join(out, "*.tsv"))):
+        m = re.match(r"(.+)-w(\d)a\d\.tsv$", os.path.basename(path))
+        if m:
+            full[(m.group(1), int(m.group(2)))] = rows(path)
+    models = sorted({k[0] for k in full}, key=lambda s: (float(s.split("sigma")[1]), s))
+    print("| model | policy | images | " + " | ".join(f"r = {r}" for r in RADII) + " | ACR | s / image |")
+    print("|---|---|---|" + "---|" * (len(RADII) + 2))
+    for model in models:
+        for b in (8, 6, 4, 2):
+            rs = full.get((model, b))
+            if not rs:
+                continue
+            cells = " | ".join(f"{cert_acc(rs, r):.3f}" for r in RADII)
+            print(f"| {model} | w{b}a{b} | {len(rs)} | {cells} | {acr(rs):.3f} | {seconds(rs) / len(rs):.2f} |")
+    print()
+    print("| model | policy | n_χ | images | IRS ACR | full ACR | ΔACR | IRS s / image | full s / image | speed-up | incremental path |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for path in sorted(glob.glob(os.path.join(out, "*-irs*.tsv"))):
+        m = re.match(r"(.+)-w(\d)a\d-irs(\d+)\.tsv$", os.path.basename(path))
+        if not m:
+            continue
+        model, b, chi = m.group(1), int(m.group(2)), int(m.group(3))
+        irs = rows(path)
+        ref = full.get((model, b))
+        if not ref or not irs:
+            continue
+        ref = ref[: len(irs)]
+        inc = sum(1 for r in irs if r["path"] == "incremental")
+        t_irs, t_full = seconds(irs) / len(irs), seconds(ref) / len(ref)
+        print(
+            f"| {model} | w{b}a{b} | {chi} | {len(irs)} | {acr(irs):.3f} | {acr(ref):.3f} | "
+            f"{acr(irs) - acr(ref):+.3f} | {t_irs:.3f} | {t_full:.3f} | ×{t_full / t_irs:.1f} | {inc}/{len(irs)} |"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "results/certify")
