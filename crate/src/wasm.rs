@@ -565,8 +565,8 @@ impl Engine {
     ) -> Result<JsValue, JsError> {
         let s: IrsSettings = serde_wasm_bindgen::from_value(settings)
             .map_err(|e| js_err(format!("incremental certification settings: {e}")))?;
-        if self.policy.is_none() {
-            return Err(js_err("incremental certification compares a quantized model with the float one: set a bit policy first"));
+        if self.runs_as_stored()? {
+            return Err(js_err("incremental certification compares a lower-precision policy with the stored model: set a bit policy other than the stored one first"));
         }
         let params = s.certify.params()?;
         let irs = smoothing::IrsParams {
@@ -647,6 +647,15 @@ impl Engine {
     fn lower_models(&mut self) -> Result<(), JsError> {
         lower(&self.model, &mut self.fast)?;
         lower(&self.reference, &mut self.fast_reference)
+    }
+
+    /// Whether the model runs as stored (float, or an int8 model at w8a8): then IRS has
+    /// nothing to compare with the reference.
+    fn runs_as_stored(&self) -> Result<bool, JsError> {
+        Ok(match &self.policy {
+            None => true,
+            Some(p) => self.is_int8() && *p == stored_policy(self.model()?).map_err(js_err)?,
+        })
     }
 
     /// Whether the loaded model is a multi-bit int8 model (switchable from the file).

@@ -147,13 +147,34 @@ fn fresh_model_logits_match_candle_on_random_and_real_inputs() {
     }
 }
 
+/// Within [`TOLERANCE`] but for at most 2 % level flips, which stay within [`FLIP_TOLERANCE`].
+fn assert_close_but_for_rare_flips(devs: &[f32], what: &str) {
+    let flipped = devs.iter().filter(|&&d| d > TOLERANCE).count();
+    let worst = devs.iter().fold(0f32, |m, &d| m.max(d));
+    eprintln!(
+        "{what}: {flipped} of {} images over {TOLERANCE:e}, worst {worst:.2e}",
+        devs.len()
+    );
+    assert!(
+        flipped * 50 <= devs.len() && worst <= FLIP_TOLERANCE,
+        "{what}"
+    );
+}
+
 #[test]
 fn shipped_model_logits_match_candle() {
-    let model = shipped();
+    // The shipped model runs as stored (w8a8, learned activation scales), so level flips occur.
+    let mut model = shipped();
     for mut exec in executors(&model) {
-        let real = worst_deviation(&mut exec, &model, &noisy_test_images(8, 4, 5));
-        let random = worst_deviation(&mut exec, &model, &random_inputs(8, 6));
-        assert!(random <= TOLERANCE && real <= TOLERANCE, "{random} {real}");
+        let real = deviations(&mut exec, &model, &noisy_test_images(8, 8, 5));
+        assert_close_but_for_rare_flips(&real, "noisy test images");
+    }
+    // Without activation quantizers there is nothing to flip: every image within tolerance,
+    // also on inputs far from the training data.
+    model.input_quant.iter_mut().for_each(|q| *q = None);
+    for mut exec in executors(&model) {
+        let random = worst_deviation(&mut exec, &model, &random_inputs(64, 6));
+        assert!(random <= TOLERANCE, "{random}");
     }
 }
 
@@ -304,15 +325,6 @@ fn bit_policies_of_the_shipped_model_match_candle_but_for_rare_level_flips() {
             .unwrap();
         exec.reload(&model).unwrap();
         let devs = deviations(&mut exec, &model, &inputs);
-        let flipped = devs.iter().filter(|&&d| d > TOLERANCE).count();
-        let worst = devs.iter().fold(0f32, |m, &d| m.max(d));
-        eprintln!(
-            "w{bits}a{bits}: {flipped} of {} images over 1e-4, worst {worst:.2e}",
-            devs.len()
-        );
-        assert!(
-            flipped * 50 <= devs.len() && worst <= FLIP_TOLERANCE,
-            "w{bits}a{bits}"
-        );
+        assert_close_but_for_rare_flips(&devs, &format!("w{bits}a{bits}"));
     }
 }
