@@ -42,12 +42,18 @@ enum ExecutorName {
 }
 
 impl ExecutorName {
-    /// The base classifier for `model` (lowered now: give the model its policy first).
-    fn classifier<'a>(self, model: &'a mut Model) -> Result<Box<dyn BaseClassifier + 'a>> {
+    /// The base classifier for `model` (lowered now: give the model its policy first), on
+    /// `threads` threads (fast executor; default one per core).
+    fn classifier<'a>(
+        self,
+        model: &'a mut Model,
+        threads: Option<usize>,
+    ) -> Result<Box<dyn BaseClassifier + 'a>> {
         Ok(match self {
             ExecutorName::Candle => Box::new(model),
             ExecutorName::Fast => {
-                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let threads = threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
                 Box::new(CpuExecutor::new(model)?.with_threads(threads))
             }
         })
@@ -280,6 +286,10 @@ enum Command {
         /// Where the model runs: `fast` (our executor) or `candle` (the reference).
         #[arg(long, value_enum, default_value_t = ExecutorName::Fast)]
         executor: ExecutorName,
+        /// Threads of the fast executor (default: one per core). Counts and radii do not
+        /// depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
     },
 }
 
@@ -379,7 +389,11 @@ pub fn run() -> Result<()> {
             n_chi,
             reference,
             executor,
+            threads,
         } => {
+            if threads.is_some_and(|t| !(1..=256).contains(&t)) {
+                return Err(Error::Invalid("--threads must be between 1 and 256".into()));
+            }
             let model_path = model;
             let mut loaded = load_model(&model_path)?;
             let model = &mut loaded.model;
@@ -402,6 +416,7 @@ pub fn run() -> Result<()> {
                 count,
                 seed,
                 executor,
+                threads,
                 out: &out,
             };
             if incremental {
@@ -709,6 +724,7 @@ struct CertifyRun<'a> {
     count: usize,
     seed: u64,
     executor: ExecutorName,
+    threads: Option<usize>,
     out: &'a Path,
 }
 
@@ -759,7 +775,7 @@ fn certify_cmd(model: &mut Model, set: &Dataset, run: &CertifyRun) -> Result<()>
         "certifying {count} images of {} with σ = {}, n0 = {}, n = {}, α = {}, seed {seed}",
         model.meta.dataset, params.sigma, params.n0, params.n, params.alpha
     );
-    let mut f = run.executor.classifier(model)?;
+    let mut f = run.executor.classifier(model, run.threads)?;
     let started = Instant::now();
     let mut rows = Vec::with_capacity(count);
     for idx in skip..skip + count {
@@ -832,7 +848,10 @@ fn certify_incremental_cmd(
 ) -> Result<()> {
     use std::io::Write;
     let (params, skip, count, seed) = (&run.params, run.skip, run.count, run.seed);
-    let (mut f, mut f_p) = (run.executor.classifier(f)?, run.executor.classifier(f_p)?);
+    let (mut f, mut f_p) = (
+        run.executor.classifier(f, run.threads)?,
+        run.executor.classifier(f_p, run.threads)?,
+    );
     let (f, f_p) = (&mut *f, &mut *f_p);
     let mut file = create_tsv(
         run.out,

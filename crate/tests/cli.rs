@@ -112,9 +112,14 @@ fn without_time(tsv: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn certify(dir: &std::path::Path, name: &str, seed: &str) -> (std::process::Output, String) {
+fn certify(
+    dir: &std::path::Path,
+    name: &str,
+    seed: &str,
+    extra: &[&str],
+) -> (std::process::Output, String) {
     let out = dir.join(name);
-    let output = bitsmooth(&[
+    let mut args = vec![
         "certify",
         "--model",
         "public/models/mnist-sigma0.25.safetensors",
@@ -132,7 +137,9 @@ fn certify(dir: &std::path::Path, name: &str, seed: &str) -> (std::process::Outp
         seed,
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let output = bitsmooth(&args);
     let tsv = std::fs::read_to_string(&out).unwrap_or_default();
     (output, tsv)
 }
@@ -140,7 +147,7 @@ fn certify(dir: &std::path::Path, name: &str, seed: &str) -> (std::process::Outp
 #[test]
 fn certify_writes_the_reference_columns_and_the_same_seed_gives_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, a) = certify(dir.path(), "a.tsv", "7");
+    let (out, a) = certify(dir.path(), "a.tsv", "7", &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -164,8 +171,15 @@ fn certify_writes_the_reference_columns_and_the_same_seed_gives_the_same_rows() 
         "{stdout}"
     );
 
-    let (_, b) = certify(dir.path(), "b.tsv", "7");
+    let (_, b) = certify(dir.path(), "b.tsv", "7", &[]);
     assert_eq!(without_time(&b), rows);
+    // the executor's thread count changes nothing but the time
+    for threads in ["1", "3"] {
+        let (_, c) = certify(dir.path(), "c.tsv", "7", &["--threads", threads]);
+        assert_eq!(without_time(&c), rows, "--threads {threads}");
+    }
+    let (out, _) = certify(dir.path(), "d.tsv", "7", &["--threads", "0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
 }
 
 #[test]
