@@ -30,27 +30,32 @@ def seconds(rs):
 def main(out):
     full = {}
     for path in sorted(glob.glob(os.path.join(out, "*.tsv"))):
-        m = re.match(r"(.+)-w(\d)a\d\.tsv$", os.path.basename(path))
+        m = re.match(r"(.+)-(?:w(\d)a\d|float)\.tsv$", os.path.basename(path))
         if m:
-            full[(m.group(1), int(m.group(2)))] = rows(path)
+            # the float model is keyed as 32 bits
+            full[(m.group(1), int(m.group(2) or 32))] = rows(path)
     models = sorted({k[0] for k in full}, key=lambda s: (float(s.split("sigma")[1]), s))
     print("| model | policy | images | " + " | ".join(f"r = {r}" for r in RADII) + " | ACR | s / image |")
     print("|---|---|---|" + "---|" * (len(RADII) + 2))
     for model in models:
-        for b in (8, 6, 4, 2):
+        for b in (32, 8, 6, 4, 2):
             rs = full.get((model, b))
             if not rs:
                 continue
             cells = " | ".join(f"{cert_acc(rs, r):.3f}" for r in RADII)
-            print(f"| {model} | w{b}a{b} | {len(rs)} | {cells} | {acr(rs):.3f} | {seconds(rs) / len(rs):.2f} |")
+            policy = "float" if b == 32 else f"w{b}a{b}"
+            print(f"| {model} | {policy} | {len(rs)} | {cells} | {acr(rs):.3f} | {seconds(rs) / len(rs):.2f} |")
     print()
     print("| model | policy | n_χ | images | IRS ACR | full ACR | ΔACR | IRS s / image | full s / image | speed-up | incremental path |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for path in sorted(glob.glob(os.path.join(out, "*-irs*.tsv"))):
+    runs = []
+    for path in glob.glob(os.path.join(out, "*-irs*.tsv")):
         m = re.match(r"(.+)-w(\d)a\d-irs(\d+)\.tsv$", os.path.basename(path))
-        if not m:
-            continue
-        model, b, chi = m.group(1), int(m.group(2)), int(m.group(3))
+        if m:
+            runs.append((models.index(m.group(1)), -int(m.group(2)), int(m.group(3)), path))
+    for _, _, chi, path in sorted(runs):
+        model, b = re.match(r"(.+)-w(\d)a\d-irs", os.path.basename(path)).groups()
+        b = int(b)
         irs = rows(path)
         ref = full.get((model, b))
         if not ref or not irs:
