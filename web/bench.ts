@@ -38,6 +38,8 @@ async function throughput() {
   t0 = performance.now();
   for (let i = 0; i < switches; i++) await engine.policyCost(uniform(4));
   const rpcMs = (performance.now() - t0) / switches;
+  // the same switch timed inside the engine, against re-quantizing from a float copy
+  const inEngine = await engine.benchPolicySwitch(300);
   return {
     macsPerImage: loaded.model.macs,
     batch,
@@ -46,6 +48,8 @@ async function throughput() {
     gmacPerSec: (samplesPerSec * loaded.model.macs) / 1e9,
     policySwitchMs: switchMs,
     rpcRoundTripMs: rpcMs,
+    policySwitchInEngineMs: inEngine.doubleRoundMs,
+    requantizeFromFloatInEngineMs: inEngine.requantizeMs,
   };
 }
 

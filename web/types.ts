@@ -184,9 +184,19 @@ export interface EngineApi {
   /** The cost of a policy without switching to it. */
   policyCost(policy: Policy): Promise<PolicyCost>;
   weightHistogram(layer: number, bits: number): Promise<WeightHistogram>;
+  /** Benchmark (bench.html): mean ms per whole-model policy switch inside the engine, by
+   * Double Rounding from the int8 masters and by re-quantizing a float copy. */
+  benchPolicySwitch(reps: number): Promise<PolicySwitchTiming>;
   /** IRS for one image against the stored model (w8a8 for int8, float for a float model; needs
    * a policy); like `certify` otherwise. */
   certifyIncremental(index: number, settings: IncrementalSettings, onProgress: Progress): Promise<IncrementalImage>;
+}
+
+/** `benchPolicySwitch`'s result. */
+export interface PolicySwitchTiming {
+  doubleRoundMs: number;
+  requantizeMs: number;
+  reps: number;
 }
 
 export const DATASETS = {

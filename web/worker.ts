@@ -15,6 +15,7 @@ import {
   type ModelInfo,
   type Policy,
   type PolicyCost,
+  type PolicySwitchTiming,
   type Progress,
   type WeightHistogram,
 } from './types';
@@ -147,6 +148,11 @@ const api: EngineApi = {
   async weightHistogram(layer, bits) {
     const e = await getEngine();
     return e.weightHistogram(layer, bits) as WeightHistogram;
+  },
+
+  async benchPolicySwitch(reps) {
+    const e = await getEngine();
+    return e.benchPolicySwitch(reps) as PolicySwitchTiming;
   },
 
   async noisyImages(index, count, sigma, seed) {

@@ -481,28 +481,71 @@ impl Engine {
     /// masters by Double Rounding's shift. Returns the cost.
     #[wasm_bindgen(js_name = setPolicy)]
     pub fn set_policy(&mut self, policy: JsValue) -> Result<JsValue, JsError> {
-        let mut policy = self.parse_policy(policy)?;
-        if policy.is_none() && self.is_int8() {
-            policy = Some(stored_policy(self.model()?).map_err(js_err)?);
-        }
-        match &policy {
-            None => {
-                let float = checkpoint::load_float(&self.model_bytes).map_err(js_err)?;
-                self.model = Some(float);
-            }
-            Some(p) => {
-                self.ensure_switchable()?;
-                let (switchable, model) = (
-                    self.switchable.as_ref().expect("made above"),
-                    self.model.as_mut(),
-                );
-                let model = model.ok_or_else(|| js_err("no model loaded: call loadModel first"))?;
-                switchable.apply(model, p).map_err(js_err)?;
-            }
-        }
-        self.policy = policy;
-        lower(&self.model, &mut self.fast)?;
+        let policy = self.parse_policy(policy)?;
+        self.apply_policy(policy)?;
         self.policy_cost(None)
+    }
+
+    /// Benchmark of the policy switch (bench.html): mean milliseconds per switch of the whole
+    /// model, alternating w4a4 and w6a6, `{ doubleRoundMs, requantizeMs, reps }`.
+    /// `doubleRoundMs` is what `setPolicy` does (shift the int8 masters, dequantize into the
+    /// model, re-lower the executor); `requantizeMs` is the same but starting from a float
+    /// copy of the weights that is quantized again on every switch (max-abs scales, round,
+    /// shift) — what a system without an int8 master would do. Leaves the stored policy.
+    #[wasm_bindgen(js_name = benchPolicySwitch)]
+    pub fn bench_policy_switch(&mut self, reps: u32) -> Result<JsValue, JsError> {
+        if !(2..=10_000).contains(&reps) {
+            return Err(js_err(format!("reps must be in 2..=10000, got {reps}")));
+        }
+        self.ensure_switchable()?;
+        let layers = self.model()?.layers.len();
+        let policies = [4, 6].map(|b| Policy::uniform(layers, b, b).expect("valid widths"));
+        let switchable = self.switchable.take().expect("made above");
+        let floats: Vec<(Vec<f32>, Vec<usize>)> = self
+            .model()?
+            .weights
+            .iter()
+            .map(|w| Ok((w.flatten_all()?.to_vec1::<f32>()?, w.dims().to_vec())))
+            .collect::<crate::Result<_>>()
+            .map_err(js_err)?;
+        let mut time = |requantize: bool| -> Result<f64, JsError> {
+            let started = js_sys::Date::now();
+            for k in 0..reps as usize {
+                let model = self.model.as_mut().expect("checked above");
+                if requantize {
+                    let masters = floats
+                        .iter()
+                        .map(|(w, shape)| quant::QuantizedWeights::from_float(w, shape))
+                        .collect::<crate::Result<Vec<_>>>()
+                        .map_err(js_err)?;
+                    let fresh = Switchable {
+                        masters,
+                        act_scales: switchable.act_scales.clone(),
+                    };
+                    fresh.apply(model, &policies[k % 2]).map_err(js_err)?;
+                } else {
+                    switchable.apply(model, &policies[k % 2]).map_err(js_err)?;
+                }
+                lower(&self.model, &mut self.fast)?;
+            }
+            Ok((js_sys::Date::now() - started) / reps as f64)
+        };
+        let timed = time(false).and_then(|d| Ok((d, time(true)?)));
+        self.switchable = Some(switchable);
+        let (double_round_ms, requantize_ms) = timed?;
+        self.apply_policy(self.policy.clone())?;
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Timing {
+            double_round_ms: f64,
+            requantize_ms: f64,
+            reps: u32,
+        }
+        to_js(&Timing {
+            double_round_ms,
+            requantize_ms,
+            reps,
+        })
     }
 
     /// BOPs (MACs × b_w × b_a) and weight size of a policy (`null`/omitted: the current one;
@@ -682,6 +725,30 @@ impl Engine {
             .validate(self.model()?.layers.len())
             .map_err(js_err)?;
         Ok(Some(policy))
+    }
+
+    /// Switches to `policy` (see `setPolicy`) and re-lowers the executor.
+    fn apply_policy(&mut self, mut policy: Option<Policy>) -> Result<(), JsError> {
+        if policy.is_none() && self.is_int8() {
+            policy = Some(stored_policy(self.model()?).map_err(js_err)?);
+        }
+        match &policy {
+            None => {
+                let float = checkpoint::load_float(&self.model_bytes).map_err(js_err)?;
+                self.model = Some(float);
+            }
+            Some(p) => {
+                self.ensure_switchable()?;
+                let (switchable, model) = (
+                    self.switchable.as_ref().expect("made above"),
+                    self.model.as_mut(),
+                );
+                let model = model.ok_or_else(|| js_err("no model loaded: call loadModel first"))?;
+                switchable.apply(model, p).map_err(js_err)?;
+            }
+        }
+        self.policy = policy;
+        lower(&self.model, &mut self.fast)
     }
 
     /// Makes the int8 masters and activation ranges from the float model, once per model.
