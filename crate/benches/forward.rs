@@ -8,6 +8,8 @@ use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const MODEL: &[u8] = include_bytes!("../../models/float/mnist-sigma0.25.safetensors");
+/// The int8 multi-bit model the site ships.
+const SHIPPED: &[u8] = include_bytes!("../../public/models/mnist-sigma0.25.safetensors");
 const IMAGES: &[u8] = include_bytes!("../tests/fixtures/mnist-test.bsds");
 
 fn noisy_batches(c: &mut Criterion) {
@@ -63,6 +65,35 @@ fn fast_executor(c: &mut Criterion) {
     group.finish();
 }
 
+/// The shipped int8 multi-bit model on the fast executor (one thread, batch 100), as stored
+/// (w8a8) and switched to w4a4 and w2a2: activation quantizers run in every epilogue.
+fn fast_executor_int8(c: &mut Criterion) {
+    use bitsmooth::exec::CpuExecutor;
+    use bitsmooth::quant::Policy;
+    use bitsmooth::smoothing::{sample_counts, NoiseKey, NoisyCopies};
+    let loaded = bitsmooth::checkpoint::load(SHIPPED).unwrap();
+    let (mut model, switchable) = (loaded.model, loaded.switchable.unwrap());
+    let data = Dataset::from_bytes(IMAGES).unwrap();
+    let copies = NoisyCopies::new(data.image(0), 0.25, NoiseKey::new(0, 0)).unwrap();
+    let mut group = c.benchmark_group("noisy_forward_fast_int8");
+    let batch = 100usize;
+    group.throughput(Throughput::Elements(batch as u64));
+    for bits in [8u8, 4, 2] {
+        let policy = Policy::uniform(model.layers.len(), bits, bits).unwrap();
+        switchable.apply(&mut model, &policy).unwrap();
+        let mut exec = CpuExecutor::new(&model).unwrap();
+        group.bench_function(format!("w{bits}a{bits}_batch{batch}"), |b| {
+            let mut start = 0;
+            b.iter(|| {
+                let samples = start..start + batch as u64;
+                start += batch as u64;
+                sample_counts(&mut exec, &copies, samples, batch, &mut |_, _| true).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
 /// Switching the whole model to another bit policy: Double Rounding's shift of the int8
 /// masters, against re-quantizing the float weights (what a float-master design would do).
 fn policy_switch(c: &mut Criterion) {
@@ -111,6 +142,6 @@ fn policy_switch(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(8));
-    targets = noisy_batches, fast_executor, policy_switch
+    targets = noisy_batches, fast_executor, fast_executor_int8, policy_switch
 }
 criterion_main!(benches);
