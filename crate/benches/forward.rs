@@ -35,7 +35,7 @@ fn noisy_batches(c: &mut Criterion) {
 /// the class count. Threads split each batch; the portable build is the one wasm gets.
 fn fast_executor(c: &mut Criterion) {
     use bitsmooth::exec::CpuExecutor;
-    use bitsmooth::smoothing::{sample_counts, NoiseKey, NoisyCopies};
+    use bitsmooth::smoothing::{NoiseKey, NoisyCopies};
     let model = bitsmooth::checkpoint::load(MODEL).unwrap().model;
     let data = Dataset::from_bytes(IMAGES).unwrap();
     let copies = NoisyCopies::new(data.image(0), 0.25, NoiseKey::new(0, 0)).unwrap();
@@ -51,15 +51,8 @@ fn fast_executor(c: &mut Criterion) {
             exec = exec.portable();
         }
         for batch in [100usize, 400] {
-            group.throughput(Throughput::Elements(batch as u64));
-            group.bench_function(format!("batch{batch}{name}"), |b| {
-                let mut start = 0;
-                b.iter(|| {
-                    let samples = start..start + batch as u64;
-                    start += batch as u64;
-                    sample_counts(&mut exec, &copies, samples, batch, &mut |_, _| true).unwrap()
-                })
-            });
+            let id = format!("batch{batch}{name}");
+            bench_counts(&mut group, &id, &mut exec, &copies, batch);
         }
     }
     group.finish();
@@ -70,28 +63,45 @@ fn fast_executor(c: &mut Criterion) {
 fn fast_executor_int8(c: &mut Criterion) {
     use bitsmooth::exec::CpuExecutor;
     use bitsmooth::quant::Policy;
-    use bitsmooth::smoothing::{sample_counts, NoiseKey, NoisyCopies};
+    use bitsmooth::smoothing::{NoiseKey, NoisyCopies};
     let loaded = bitsmooth::checkpoint::load(SHIPPED).unwrap();
     let (mut model, switchable) = (loaded.model, loaded.switchable.unwrap());
     let data = Dataset::from_bytes(IMAGES).unwrap();
     let copies = NoisyCopies::new(data.image(0), 0.25, NoiseKey::new(0, 0)).unwrap();
     let mut group = c.benchmark_group("noisy_forward_fast_int8");
-    let batch = 100usize;
-    group.throughput(Throughput::Elements(batch as u64));
     for bits in [8u8, 4, 2] {
         let policy = Policy::uniform(model.layers.len(), bits, bits).unwrap();
         switchable.apply(&mut model, &policy).unwrap();
         let mut exec = CpuExecutor::new(&model).unwrap();
-        group.bench_function(format!("w{bits}a{bits}_batch{batch}"), |b| {
-            let mut start = 0;
-            b.iter(|| {
-                let samples = start..start + batch as u64;
-                start += batch as u64;
-                sample_counts(&mut exec, &copies, samples, batch, &mut |_, _| true).unwrap()
-            })
-        });
+        bench_counts(
+            &mut group,
+            &format!("w{bits}a{bits}_batch100"),
+            &mut exec,
+            &copies,
+            100,
+        );
     }
     group.finish();
+}
+
+/// One benchmark of `batch` noisy copies → inference → class counts, fresh samples each time.
+fn bench_counts(
+    group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    id: &str,
+    exec: &mut bitsmooth::exec::CpuExecutor,
+    copies: &bitsmooth::smoothing::NoisyCopies,
+    batch: usize,
+) {
+    group.throughput(Throughput::Elements(batch as u64));
+    group.bench_function(id, |b| {
+        let mut start = 0;
+        b.iter(|| {
+            let samples = start..start + batch as u64;
+            start += batch as u64;
+            bitsmooth::smoothing::sample_counts(exec, copies, samples, batch, &mut |_, _| true)
+                .unwrap()
+        })
+    });
 }
 
 /// Switching the whole model to another bit policy: Double Rounding's shift of the int8
