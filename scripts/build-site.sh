@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything the static site needs: the native CLI (to prepare the data), the shipped
-# test subsets, the wasm engine (pkg/) and the TypeScript UI (dist/).
+# test subsets, the wasm engine (pkg/), copies of the float models (committed in models/float/
+# only) and the TypeScript UI (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # node_modules/.bin first: wasm-opt from the npm package binaryen (see crate/Cargo.toml)
@@ -17,6 +18,11 @@ fi
 
 log "wasm engine → pkg/"
 wasm-pack build crate --release --target web --out-dir ../pkg --no-pack --no-default-features
+
+log "float models → public/models/float/ (the Certify panel certifies them for comparison)"
+rm -rf public/models/float
+mkdir -p public/models/float
+cp models/float/*.safetensors public/models/float/
 
 log "UI → dist/"
 npm run --silent typecheck

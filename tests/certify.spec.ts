@@ -66,6 +66,61 @@ test('certifies the first images over the worker pool: rows, ACR, the curve, CSV
   expect(seen.external).toEqual([]);
 });
 
+test('certifies the float model the int8 model was trained from: its own run, label, rows, export; both curves overlaid', async ({
+  page,
+}) => {
+  const seen = watch(page);
+  const floatFetches: string[] = [];
+  page.on('request', (req) => {
+    if (req.url().includes('/models/float/')) floatFetches.push(new URL(req.url()).pathname);
+  });
+  await open(page, '#dataset=mnist&sigma=0.25&n=200&count=3&seed=0');
+  const floatButton = page.getByRole('button', { name: 'Certify the float model' });
+  await expect(floatButton).toBeEnabled();
+  await expect(floatButton).toHaveAttribute('aria-description', /float model this int8 model was trained from/);
+  await certify(page);
+  await expect(rows(page)).toHaveCount(3);
+  expect(floatFetches).toEqual([]); // the int8 run does not need the float file
+
+  const info = page.locator('#certify-run-info');
+  await floatButton.focus();
+  await page.keyboard.press('Enter');
+  await expect(info).toContainText('MNIST σ=0.25 float (before int8 training), n0=100, n=200');
+  await expect(info).toContainText('completed, 3 of 3 requested images');
+  await expect(floatButton).toBeFocused(); // back from Cancel to the button that started the run
+  expect(floatFetches.length).toBeGreaterThan(0);
+  expect(floatFetches.every((path) => path.endsWith('/models/float/mnist-sigma0.25.safetensors'))).toBe(true);
+  expect(Object.keys(await counts(page))).toEqual(['0', '1', '2']);
+  await expect(page.locator('#certify-plot')).toHaveAttribute('data-series', '2');
+  const legend = page.locator('#certify-plot .u-legend');
+  await expect(legend).toContainText('MNIST σ=0.25 w8a8 (stored int8), n=200, seed 0 (3 images)');
+  await expect(legend).toContainText('MNIST σ=0.25 float (before int8 training), n=200, seed 0 (3 images)');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#certify-csv').click()]);
+  expect(download.suggestedFilename()).toBe('bitsmooth-certify-mnist-sigma0.25-float-before-int8-n200-seed0.csv');
+  expect((await readFile(await download.path(), 'utf8')).trim().split('\n')).toHaveLength(4);
+  const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.locator('#certify-json').click()]);
+  const json = JSON.parse(await readFile(await jsonDownload.path(), 'utf8')) as Record<string, unknown>;
+  expect(json).toMatchObject({
+    model: 'float (before int8 training)',
+    modelFile: 'models/float/mnist-sigma0.25.safetensors',
+    kind: 'float',
+    variant: 'float',
+    policy: null,
+    nChi: null,
+  });
+  await panel(page).screenshot({ path: 'test-results/certify-float.png' });
+
+  // a reload restores both: the int8 run in the table, the float run beside it in the plot
+  await page.reload();
+  await expect(info).toHaveAttribute('data-restored', 'true');
+  await expect(info).toContainText('MNIST σ=0.25 w8a8 (stored int8), n0=100');
+  await expect(page.locator('#certify-plot')).toHaveAttribute('data-series', '2');
+  await expect(legend).toContainText('float (before int8 training), n=200, seed 0 (3 images) (restored)');
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
+
 test('the same seed gives identical counts; another seed is overlaid; a reload restores the run', async ({ page }) => {
   const seen = watch(page);
   await open(page, '#n=200&count=4&seed=7');

@@ -76,6 +76,8 @@ test('a float model file still loads: a Float preset, calibrated activations, fl
   await expect(page.locator('#bits-global-value')).toHaveText('float');
   await expect(page.locator('#bits-bops')).toContainText('same as 32-bit float');
   await expect(page.locator('#bits-accuracy')).toContainText('Accuracy at float');
+  // a float model is its own float run: only an int8 model offers the float model it was trained from
+  await expect(page.locator('#certify-float')).toBeHidden();
 
   await page.getByRole('button', { name: 'w4a4' }).click();
   await ready(page, 'w4a4');

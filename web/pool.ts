@@ -2,7 +2,7 @@
 // cores. A certification is one synchronous wasm call, so a worker cannot hear a "stop"
 // message while it runs: cancelling terminates the workers, and the next run starts new ones.
 import { spawnEngine, Comlink, type EngineWorker } from './engine';
-import type { CertificationRow, DatasetName, EngineApi, Policy, Progress, Sigma } from './types';
+import type { CertificationRow, DatasetName, EngineApi, ModelVariant, Policy, Progress, Sigma } from './types';
 
 /** Which model, policy and data the workers hold, and how many workers there are. */
 export interface PoolTarget {
@@ -11,6 +11,9 @@ export interface PoolTarget {
   /** Every worker runs this bit policy (null: the stored model — w8a8 for an int8 model, float
    * for a float one), like the page's grid. */
   policy: Policy | null;
+  /** 'float': the workers load the float model the shipped one was trained from (run it with a
+   * null policy: in float); absent: the shipped model. */
+  variant?: ModelVariant;
   workers: number;
 }
 
@@ -152,7 +155,7 @@ export class CertifyPool {
     // each worker caches its assets and skips a load of what it already holds
     await Promise.all(
       engines.map(async (e) => {
-        await e.api.load(target.dataset, target.sigma, this.base);
+        await e.api.load(target.dataset, target.sigma, this.base, target.variant);
         await e.api.setPolicy(target.policy);
       }),
     );

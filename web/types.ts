@@ -163,8 +163,9 @@ export interface EngineApi {
   /** Fetches (once) and loads the model, test subset and calibration images (only a float
    * model needs them) for a dataset and σ; asset paths resolve against `base` (the page's URL:
    * a worker's own URL is elsewhere). Loading another model resets the policy to the stored
-   * model. */
-  load(dataset: string, sigma: string, base: string): Promise<Loaded>;
+   * model. `variant` 'float': the float model the shipped int8 model was trained from
+   * (`models/float/`) instead of the shipped one. */
+  load(dataset: string, sigma: string, base: string, variant?: ModelVariant): Promise<Loaded>;
   /** Classifies the first `count` images, reporting progress; job `id` can be cancelled. */
   classify(id: number, count: number, onProgress: Progress): Promise<Classification>;
   cancel(id: number): void;
@@ -210,9 +211,13 @@ export type DatasetName = keyof typeof DATASETS;
 export const SIGMAS = ['0.25', '0.5', '1.0'] as const;
 export type Sigma = (typeof SIGMAS)[number];
 
+/** Which file of a dataset and σ: absent, the shipped (int8) model; 'float', the float model
+ * it was trained from, shipped for comparison. */
+export type ModelVariant = 'float';
+
 /** Static asset paths of the shipped models and test subsets. */
-export function modelUrl(dataset: string, sigma: string): string {
-  return `models/${dataset}-sigma${sigma}.safetensors`;
+export function modelUrl(dataset: string, sigma: string, variant?: ModelVariant): string {
+  return `models/${variant ? `${variant}/` : ''}${dataset}-sigma${sigma}.safetensors`;
 }
 export function dataUrl(dataset: string): string {
   return `data/${dataset}-test.bsds`;

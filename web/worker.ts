@@ -79,11 +79,11 @@ function cumulative(onProgress: Progress): Progress {
 const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
 
 const api: EngineApi = {
-  async load(dataset, sigma, base) {
-    const key = `${dataset}/${sigma}`;
+  async load(dataset, sigma, base, variant) {
+    const key = `${dataset}/${sigma}/${variant ?? 'shipped'}`;
     if (loaded && key === loadedKey) return loaded;
     const e = await getEngine();
-    const mUrl = new URL(modelUrl(dataset, sigma), base).href;
+    const mUrl = new URL(modelUrl(dataset, sigma, variant), base).href;
     const dUrl = new URL(dataUrl(dataset), base).href;
     const [m, d] = await Promise.all([fetchBytes(mUrl), fetchBytes(dUrl)]);
     const model = e.loadModel(m) as ModelInfo;

@@ -6,6 +6,7 @@ import {
   type DatasetName,
   type IncrementalImage,
   type ModelKind,
+  type ModelVariant,
   type Policy,
   type Sigma,
 } from '../types';
@@ -35,6 +36,9 @@ export interface CertifyRun {
   policy?: Policy | null;
   /** IRS's n_χ when the run certified incrementally against the stored model, else null. */
   nChi?: number | null;
+  /** 'float': the run certified the float model the shipped int8 model was trained from
+   * (`models/float/`), for comparison; null or absent: the model the page loaded. */
+  variant?: ModelVariant | null;
   workers: number;
   /** Rows in index order. */
   rows: RunRow[];
@@ -49,45 +53,60 @@ export function runSettings(s: CertifyState): RunSettings {
   return { n0: s.n0, n: s.n, alpha: s.alpha, count: s.count, seed: s.seed };
 }
 
-/** What a run certifies beyond the settings: the model file's kind, the policy and whether
- * incrementally. */
+/** What a run certifies beyond the settings: the model file (the loaded one, or the float one it
+ * was trained from) and its kind, the policy and whether incrementally. */
 export interface RunModel {
   kind: ModelKind;
   policy: Policy | null;
   nChi: number | null;
+  variant: ModelVariant | null;
 }
 
-/** Short and file-name safe: "w4a4 IRS n_χ=100", "w4a4", "w8a8" (an int8 model as stored), or
- * "" for an unquantized float model (as runs were named before policies). */
+/** The float model an int8 model was trained from, certified unquantized for comparison. */
+export const FLOAT_ORIGIN: RunModel = { kind: 'float', policy: null, nChi: null, variant: 'float' };
+
+/** Label and title of FLOAT_ORIGIN's runs: never "" like the runs of a float model loaded as the
+ * page's model (stored before int8 models), so neither their keys nor their legends collide. */
+const FLOAT_ORIGIN_LABEL = 'float-before-int8';
+const FLOAT_ORIGIN_TITLE = 'float (before int8 training)';
+
+/** Short and file-name safe: "w4a4 IRS n_χ=100", "w4a4", "w8a8" (an int8 model as stored),
+ * "float-before-int8" (the float model an int8 model was trained from), or "" for an
+ * unquantized float model loaded as the page's model (as runs were named before policies). */
 export function modelLabel(m: RunModel): string {
+  if (m.variant === 'float') return FLOAT_ORIGIN_LABEL;
   if (m.kind === 'float' && !m.policy) return '';
   const name = policyName(m.policy, m.kind);
   return m.nChi === null ? name : `${name} IRS n_χ=${m.nChi}`;
 }
 
 /** For legends and the run's status line: like modelLabel, and says when it is the stored
- * model, e.g. "w8a8 (stored int8)". */
+ * model, e.g. "w8a8 (stored int8)", or the float model it was trained from, "float (before int8
+ * training)". */
 export function modelTitle(m: RunModel): string {
+  if (m.variant === 'float') return FLOAT_ORIGIN_TITLE;
   if (m.kind === 'float' && !m.policy) return '';
   return m.nChi === null && isStored(m.policy, m.kind) ? policyLabel(m.policy, m.kind) : modelLabel(m);
 }
 
 /** Identifies runs that give the same rows (same model file kind, policy, data and settings).
  * A float model's keys stay as they were before int8 models (and its unquantized runs' as before
- * policies); another kind's keys name it, and an int8 model's null policy and w8a8 share one. */
+ * policies); another kind's keys name it, and an int8 model's null policy and w8a8 share one;
+ * the float model an int8 model was trained from ends in its own label, "/float-before-int8". */
 export function runKey(dataset: DatasetName, sigma: Sigma, s: RunSettings, m: RunModel): string {
   const kind = m.kind === 'float' ? '' : `/${m.kind}`;
   const label = modelLabel(m);
   return `${dataset}/${sigma}${kind}/n0=${s.n0}/n=${s.n}/alpha=${s.alpha}/count=${s.count}/seed=${s.seed}${label ? `/${label}` : ''}`;
 }
 
-/** The kind, policy and IRS setting of a run (stored runs may predate them). */
+/** The kind, policy, IRS setting and model file of a run (stored runs may predate them). */
 export function runModel(run: CertifyRun): RunModel {
-  return { kind: run.kind ?? 'float', policy: run.policy ?? null, nChi: run.nChi ?? null };
+  return { kind: run.kind ?? 'float', policy: run.policy ?? null, nChi: run.nChi ?? null, variant: run.variant ?? null };
 }
 
-/** A short name for legends, e.g. "MNIST σ=0.25 w4a4 IRS n_χ=100, n=1000, seed 0 (100 images)"
- * or "MNIST σ=0.25 w8a8 (stored int8), n=1000, seed 0 (100 images)". */
+/** A short name for legends, e.g. "MNIST σ=0.25 w4a4 IRS n_χ=100, n=1000, seed 0 (100 images)",
+ * "MNIST σ=0.25 w8a8 (stored int8), n=1000, seed 0 (100 images)" or "MNIST σ=0.25 float (before
+ * int8 training), n=1000, seed 0 (100 images)". */
 export function runLabel(run: CertifyRun): string {
   const s = run.settings;
   const extra = [

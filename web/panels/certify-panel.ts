@@ -1,12 +1,14 @@
 // The "Certify" panel: runs randomized-smoothing certification (Cohen et al.'s CERTIFY) on
 // the first images of the test subset, or on the selected image alone, over a pool of
 // workers; shows progress with an ETA, the rows, ACR, certified accuracy and its curve; keeps
-// runs across reloads. Settings live in the store (the URL); runs are plain data.
+// runs across reloads. For an int8 model it also certifies, for comparison, the float model it
+// was trained from. Settings live in the store (the URL); runs are plain data.
 import type { CertifyCall, CertifyPool, PoolTarget } from '../pool';
 import { nChiOf, type State, type Store } from '../state';
 import type { CertifiedImage, CertifySettings, ModelKind } from '../types';
 import {
   addRow,
+  FLOAT_ORIGIN,
   runKey,
   runLabel,
   runModel,
@@ -29,6 +31,9 @@ import type { StatusPanel } from './status';
 const BATCH = 100;
 const NOISY_COPIES = 8;
 const SAVE_EVERY_MS = 1000;
+const FLOAT_HINT =
+  'For comparison: certify, with the same settings, the float model this int8 model was trained from ' +
+  '(unquantized, so the bit policy and IRS do not apply); its curve overlays the int8 runs.';
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -41,6 +46,7 @@ export class CertifyPanel {
   private plot: CertifyPlot;
   private selectedView: SelectedCertifyView;
   private runButton: HTMLButtonElement;
+  private floatButton: HTMLButtonElement;
   private selectedButton: HTMLButtonElement;
   private cancelButton: HTMLButtonElement;
   private progress: CertifyProgress;
@@ -51,6 +57,10 @@ export class CertifyPanel {
   /** The loaded model's kind (runs are kept per kind); null until the page has loaded it. */
   private kind: ModelKind | null = null;
   private running = false;
+  /** The run key (model, policy, settings) the panel last restored runs for. */
+  private restoredFor: string | null = null;
+  /** The button that started the running job: focus returns to it when the job ends. */
+  private startedBy: HTMLButtonElement | null = null;
   private lastSave = 0;
   private redrawQueued = false;
 
@@ -69,6 +79,8 @@ export class CertifyPanel {
       <div id="certify-irs-controls"></div>
       <div class="controls">
         <button id="certify-run" type="button">Certify</button>
+        <button id="certify-float" type="button"
+          title="${FLOAT_HINT}" aria-description="${FLOAT_HINT}">Certify the float model</button>
         <button id="certify-selected" type="button">Certify the selected image</button>
         <button id="certify-cancel" type="button" disabled>Cancel</button>
       </div>
@@ -82,10 +94,12 @@ export class CertifyPanel {
     this.plot = new CertifyPlot(root.querySelector('#certify-plot')!);
     this.selectedView = new SelectedCertifyView(root.querySelector('#certify-selected-view')!);
     this.runButton = root.querySelector('#certify-run')!;
+    this.floatButton = root.querySelector('#certify-float')!;
     this.selectedButton = root.querySelector('#certify-selected')!;
     this.cancelButton = root.querySelector('#certify-cancel')!;
     this.progress = new CertifyProgress(root.querySelector('#certify-status')!);
-    this.runButton.addEventListener('click', () => void this.certifyFirst());
+    this.runButton.addEventListener('click', () => void this.certifyFirst(this.runButton));
+    this.floatButton.addEventListener('click', () => void this.certifyFirst(this.floatButton));
     this.selectedButton.addEventListener('click', () => void this.certifySelected());
     this.cancelButton.addEventListener('click', () => this.cancel());
     root.dataset.status = 'idle';
@@ -121,24 +135,44 @@ export class CertifyPanel {
     this.restore();
   }
 
-  /** Shows the stored run for the current settings, unless a run is going on or shown. */
+  /** When the model, policy or settings changed: shows the stored run for them, unless a run is
+   * going on or shown. For an int8 model, the stored run of the float model it was trained from
+   * with the same settings joins the plot (and shows when the policy has none). */
   private restore(): void {
     const m = this.model(this.store.state);
     if (this.running || !m) return;
     const s = this.store.state;
     const key = runKey(s.dataset, s.sigma, runSettings(s), m);
-    if (this.run && runKey(this.run.dataset, this.run.sigma, this.run.settings, runModel(this.run)) === key) return;
-    const stored = loadRun(key);
-    if (!stored) return;
-    if (stored.status === 'running') stored.status = 'cancelled'; // the page was closed mid-run
-    this.run = stored;
-    this.curves.set(key, { label: `${runLabel(stored)} (restored)`, rows: stored.rows });
-    this.results.show(stored, true);
-    this.root.dataset.status = stored.status;
-    this.redraw();
+    // a float run on show stays until something that selects runs changes (not, e.g., the image)
+    if (key === this.restoredFor) return;
+    this.restoredFor = key;
+    const floatKey = this.kind === 'int8' ? runKey(s.dataset, s.sigma, runSettings(s), FLOAT_ORIGIN) : null;
+    const floatRun = floatKey ? this.stored(floatKey) : null;
+    if (floatKey && floatRun && !this.curves.has(floatKey)) {
+      this.curves.set(floatKey, { label: `${runLabel(floatRun)} (restored)`, rows: floatRun.rows });
+    }
+    const shown = this.run && runKey(this.run.dataset, this.run.sigma, this.run.settings, runModel(this.run)) === key;
+    const stored = shown ? null : this.stored(key);
+    if (stored) this.curves.set(key, { label: `${runLabel(stored)} (restored)`, rows: stored.rows });
+    const show = shown ? null : (stored ?? floatRun);
+    if (show) {
+      this.run = show;
+      this.results.show(show, true);
+      this.root.dataset.status = show.status;
+    }
+    if (show || floatRun) this.redraw();
   }
 
-  private target(s: State): PoolTarget {
+  /** The stored run for `key`, if any. */
+  private stored(key: string): CertifyRun | null {
+    const run = loadRun(key);
+    if (run?.status === 'running') run.status = 'cancelled'; // the page was closed mid-run
+    return run;
+  }
+
+  /** The pool's workers: the page's model at its policy, or the float model it was trained from. */
+  private target(s: State, m?: RunModel): PoolTarget {
+    if (m?.variant) return { dataset: s.dataset, sigma: s.sigma, policy: null, variant: m.variant, workers: s.workers };
     return { dataset: s.dataset, sigma: s.sigma, policy: s.policy, workers: s.workers };
   }
 
@@ -146,7 +180,7 @@ export class CertifyPanel {
    * asked; null while no model is loaded. */
   private model(s: State): RunModel | null {
     if (!this.kind) return null;
-    return { kind: this.kind, policy: s.policy, nChi: this.irs.active(s) ? nChiOf(s) : null };
+    return { kind: this.kind, policy: s.policy, nChi: this.irs.active(s) ? nChiOf(s) : null, variant: null };
   }
 
   /** How each image is certified, and how many samples it draws (for the progress bar). */
@@ -168,12 +202,16 @@ export class CertifyPanel {
     return { sigma: Number(s.sigma), n0: s.n0, n: s.n, alpha: s.alpha, seed: s.seed, batch: BATCH };
   }
 
-  /** Certifies the first `count` test images. */
-  private async certifyFirst(): Promise<void> {
+  /** Certifies the first `count` test images: the page's model (`button` is the Certify
+   * button) or the float model it was trained from (the float button). */
+  private async certifyFirst(button: HTMLButtonElement): Promise<void> {
     const s = this.store.state;
     const total = Math.min(s.count, this.datasetSize ?? s.count);
-    const model = this.model(s);
-    if (!model) return; // the buttons are disabled until the model is loaded
+    const pageModel = this.model(s);
+    if (!pageModel) return; // the buttons are disabled until the model is loaded
+    const model = button === this.floatButton ? FLOAT_ORIGIN : pageModel;
+    // the page's settings own the panel now: no stored run replaces this one until they change
+    this.restoredFor = runKey(s.dataset, s.sigma, runSettings(s), pageModel);
     const run: CertifyRun = {
       dataset: s.dataset,
       sigma: s.sigma,
@@ -190,12 +228,12 @@ export class CertifyPanel {
     this.curves.delete(key); // a rerun replaces its series, at the end of the legend
     this.curves.set(key, { label: runLabel(run), rows: run.rows });
     this.results.show(run, false);
-    this.begin(total);
+    this.begin(total, button);
     this.root.dataset.status = 'running';
     const indices = Array.from({ length: total }, (_, i) => i);
     const { perImage, call } = this.call(s, model);
     try {
-      const end = await this.pool.certify(this.target(s), indices, perImage, call, {
+      const end = await this.pool.certify(this.target(s, model), indices, perImage, call, {
         row: (row) => {
           const at = addRow(run, row);
           run.elapsed = this.progress.elapsed();
@@ -223,7 +261,7 @@ export class CertifyPanel {
     const index = s.selected;
     const settings = this.engineSettings(s);
     this.selectedView.begin(index, s.sigma, s.seed);
-    this.begin(1);
+    this.begin(1, this.selectedButton);
     let status: RunStatus = 'completed';
     try {
       const noisy = await this.pool.noisyImages(this.target(s), index, NOISY_COPIES, settings.sigma, s.seed);
@@ -247,12 +285,14 @@ export class CertifyPanel {
     this.selectedView.end(status === 'completed' ? 'done' : status);
   }
 
-  private begin(total: number): void {
+  /** `button` started the job. */
+  private begin(total: number, button: HTMLButtonElement): void {
     const focused = document.activeElement;
     this.running = true;
+    this.startedBy = button;
     this.renderButtons();
     // the pressed button is now disabled: keep keyboard focus on the one that acts next
-    if (focused === this.runButton || focused === this.selectedButton) this.cancelButton.focus();
+    if (focused === button) this.cancelButton.focus();
     this.progress.start(total);
   }
 
@@ -260,7 +300,12 @@ export class CertifyPanel {
     const focused = document.activeElement;
     this.running = false;
     this.renderButtons();
-    if (focused === this.cancelButton) this.runButton.focus();
+    if (focused === this.cancelButton) {
+      // back to the button that started the job, unless it went away meanwhile
+      const back = this.startedBy && !this.startedBy.hidden && !this.startedBy.disabled ? this.startedBy : this.runButton;
+      back.focus();
+    }
+    this.startedBy = null;
     this.progress.end(status);
   }
 
@@ -268,6 +313,10 @@ export class CertifyPanel {
     const invalid = !this.form.valid || (this.irs.active(this.store.state) && !this.irs.valid);
     const blocked = this.running || invalid || this.kind === null;
     this.runButton.disabled = blocked;
+    // only an int8 model was trained from a float model (a float model is its own float run);
+    // the float run ignores the policy and IRS, so an invalid n_χ does not block it
+    if (this.kind !== null) this.floatButton.hidden = this.kind !== 'int8'; // kept while loading
+    this.floatButton.disabled = this.running || !this.form.valid || this.kind !== 'int8';
     this.selectedButton.disabled = blocked;
     this.selectedButton.textContent = `Certify the selected image (#${this.store.state.selected})`;
     this.cancelButton.disabled = !this.running;
