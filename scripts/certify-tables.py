@@ -46,26 +46,38 @@ def main(out):
             policy = "float" if b == 32 else f"w{b}a{b}"
             print(f"| {model} | {policy} | {len(rs)} | {cells} | {acr(rs):.3f} | {seconds(rs) / len(rs):.2f} |")
     print()
-    print("| model | policy | n_χ | images | IRS ACR | full ACR | ΔACR | IRS s / image | full s / image | speed-up | incremental path |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| model | policy | n_χ | images | IRS ACR | full ACR | ΔACR | scratch ACR (n = n_χ) "
+        "| IRS s / image | full s / image | speed-up | incremental path | ΔACR there |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     runs = []
     for path in glob.glob(os.path.join(out, "*-irs*.tsv")):
         m = re.match(r"(.+)-w(\d)a\d-irs(\d+)\.tsv$", os.path.basename(path))
-        if m:
-            runs.append((models.index(m.group(1)), -int(m.group(2)), int(m.group(3)), path))
-    for _, _, chi, path in sorted(runs):
-        model, b = re.match(r"(.+)-w(\d)a\d-irs", os.path.basename(path)).groups()
-        b = int(b)
+        if m and m.group(1) in models:
+            runs.append((models.index(m.group(1)), -int(m.group(2)), int(m.group(3)), m.group(1), path))
+    for _, minus_b, chi, model, path in sorted(runs):
+        b = -minus_b
         irs = rows(path)
         ref = full.get((model, b))
         if not ref or not irs:
             continue
-        ref = ref[: len(irs)]
-        inc = sum(1 for r in irs if r["path"] == "incremental")
+        by_idx = {r["idx"]: r for r in ref}
+        ref = [by_idx[r["idx"]] for r in irs if r["idx"] in by_idx]
+        if len(ref) != len(irs):
+            continue
+        # certification from scratch with the same number of samples as IRS replays
+        scratch_path = os.path.join(out, f"{model}-w{b}a{b}-n{chi}.tsv")
+        scratch = f"{acr(rows(scratch_path)):.3f}" if os.path.exists(scratch_path) else "–"
+        inc = [i for i, r in enumerate(irs) if r["path"] == "incremental"]
+        there = (
+            f"{acr([irs[i] for i in inc]) - acr([ref[i] for i in inc]):+.3f}" if inc else "–"
+        )
         t_irs, t_full = seconds(irs) / len(irs), seconds(ref) / len(ref)
         print(
             f"| {model} | w{b}a{b} | {chi} | {len(irs)} | {acr(irs):.3f} | {acr(ref):.3f} | "
-            f"{acr(irs) - acr(ref):+.3f} | {t_irs:.3f} | {t_full:.3f} | ×{t_full / t_irs:.1f} | {inc}/{len(irs)} |"
+            f"{acr(irs) - acr(ref):+.3f} | {scratch} | {t_irs:.3f} | {t_full:.3f} | "
+            f"×{t_full / t_irs:.1f} | {len(inc)}/{len(irs)} | {there} |"
         )
 
 

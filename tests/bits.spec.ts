@@ -31,7 +31,7 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   await page.goto('./#dataset=mnist&sigma=0.25');
   // the shipped int8 model runs as stored, at w8a8; BOPs and size are against 32-bit float
   await applied(page, 'w8a8');
-  await expect(page.getByRole('button', { name: 'Float' })).toBeHidden();
+  await expect(page.getByRole('button', { name: 'Float', exact: true })).toBeHidden();
   await expect(page.getByRole('button', { name: 'w8a8 (stored)' })).toHaveAttribute('aria-pressed', 'true');
   await expect(page.locator('#bits-intro')).toContainText('activation scales are learned per bit-width');
   await expect(page.locator('#bits-accuracy')).toContainText('Accuracy at w8a8 (stored int8)');

@@ -69,7 +69,7 @@ test('a float model file still loads: a Float preset, calibrated activations, fl
   await expect(page.locator('#model-kind')).toHaveAttribute('data-kind', 'float');
   expect((await accuracyRows(page)).map(([k]) => k)).toEqual(['float']);
   await expect(page.locator('#bits-intro')).toContainText('calibrated on training images');
-  const floatButton = page.getByRole('button', { name: 'Float' });
+  const floatButton = page.getByRole('button', { name: 'Float', exact: true });
   await expect(floatButton).toBeVisible();
   await expect(floatButton).toHaveAttribute('aria-pressed', 'true');
   await expect(page.getByRole('button', { name: 'w8a8' })).toHaveText('w8a8');
