@@ -10,8 +10,8 @@ echo "== wasm size"
 wasm=$(ls dist/assets/bitsmooth_bg-*.wasm | head -n 1)
 printf 'raw %d bytes, gzip -9 %d bytes\n' "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)"
 
-echo "== native (criterion, 2 threads)"
-cargo bench --bench forward -- --noplot 2>&1 | grep -E "noisy_forward|thrpt|MACs per image"
+echo "== native (criterion: candle, the fast executor float and int8, the policy switch)"
+cargo bench --bench forward -- --noplot 2>&1 | grep -E "^(noisy_forward|switch_policy)|time:|thrpt:|MACs per image"
 
 echo "== wasm in headless Chromium: one worker's throughput, policy switch, scaling with workers"
 npx vite preview --host 127.0.0.1 --port 4174 --strictPort > /dev/null 2>&1 &

@@ -48,9 +48,9 @@ def main(out):
     print()
     print(
         "| model | policy | n_χ | images | IRS ACR | full ACR | ΔACR | scratch ACR (n = n_χ) "
-        "| IRS s / image | full s / image | speed-up | incremental path | ΔACR there |"
+        "| IRS s / image | full s / image | speed-up | incremental path | ΔACR there | disagreement there |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     runs = []
     for path in glob.glob(os.path.join(out, "*-irs*.tsv")):
         m = re.match(r"(.+)-w(\d)a\d-irs(\d+)\.tsv$", os.path.basename(path))
@@ -73,11 +73,17 @@ def main(out):
         there = (
             f"{acr([irs[i] for i in inc]) - acr([ref[i] for i in inc]):+.3f}" if inc else "–"
         )
+        # how often f and fᵖ disagree on the same noisy copies, where IRS uses it (ζ bounds it)
+        rate = (
+            f"{sum(int(irs[i]['disagreements']) for i in inc) / sum(int(irs[i]['n_chi']) for i in inc):.2%}"
+            if inc
+            else "–"
+        )
         t_irs, t_full = seconds(irs) / len(irs), seconds(ref) / len(ref)
         print(
             f"| {model} | w{b}a{b} | {chi} | {len(irs)} | {acr(irs):.3f} | {acr(ref):.3f} | "
             f"{acr(irs) - acr(ref):+.3f} | {scratch} | {t_irs:.3f} | {t_full:.3f} | "
-            f"×{t_full / t_irs:.1f} | {len(inc)}/{len(irs)} | {there} |"
+            f"×{t_full / t_irs:.1f} | {len(inc)}/{len(irs)} | {there} | {rate} |"
         )
 
 
