@@ -14,7 +14,8 @@ echo "== native (criterion: candle, the fast executor float and int8, the policy
 cargo bench --bench forward -- --noplot 2>&1 | grep -E "^(noisy_forward|switch_policy)|time:|thrpt:|MACs per image"
 
 echo "== wasm in headless Chromium: one worker's throughput, policy switch, scaling with workers"
-npx vite preview --host 127.0.0.1 --port 4174 --strictPort > /dev/null 2>&1 &
+# node, not npx: $! must be the server itself so that the trap ends it
+node node_modules/.bin/vite preview --host 127.0.0.1 --port 4174 --strictPort > /dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf http://127.0.0.1:4174/ > /dev/null && break; sleep 0.2; done

@@ -17,29 +17,18 @@ const TOLERANCE: f32 = 1e-4;
 /// stay within this bound.
 const FLIP_TOLERANCE: f32 = 1e-2;
 
-/// Where the shipped MNIST σ = 0.25 model is (or was) kept, relative to the crate.
-const SHIPPED: [&str; 2] = [
-    "../public/models/mnist-sigma0.25.safetensors",
-    "../models/float/mnist-sigma0.25.safetensors",
-];
+/// The shipped MNIST σ = 0.25 model, compiled in so that cargo rebuilds the tests when it
+/// changes (a path baked in at compile time would outlive a moved checkout).
+const SHIPPED: &[u8] = include_bytes!("../../../public/models/mnist-sigma0.25.safetensors");
 const IMAGES: &[u8] = include_bytes!("../../tests/fixtures/mnist-test.bsds");
 
 fn fresh(seed: u64) -> Model {
     Model::init(ModelMeta::new("mnist", 0.25), seed, &Device::Cpu).unwrap()
 }
 
-/// The shipped MNIST model, or a fresh one if it moved or its format changed.
+/// The shipped MNIST model as the site runs it (the int8 model at w8a8).
 fn shipped() -> Model {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    SHIPPED
-        .iter()
-        .filter_map(|path| std::fs::read(dir.join(path)).ok())
-        .find_map(|bytes| crate::checkpoint::load(&bytes).ok())
-        .map(|loaded| loaded.model)
-        .unwrap_or_else(|| {
-            eprintln!("shipped model not found or not readable: using a fresh one");
-            fresh(11)
-        })
+    crate::checkpoint::load(SHIPPED).unwrap().model
 }
 
 fn tensor(values: Vec<f32>, dims: &[usize]) -> Tensor {
