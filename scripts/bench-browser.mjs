@@ -1,16 +1,12 @@
 // Drives bench.html in headless Chromium (Debian's) against a running `vite preview` and
 // prints the engine's throughput figures as JSON. Usage:
 //   npx vite preview --host 127.0.0.1 --port 4173 &  node scripts/bench-browser.mjs [batch] [reps]
-import { chromium } from '@playwright/test';
+import { launchChromium } from './chromium.mjs';
 
 const batch = process.argv[2] ?? '100';
 const reps = process.argv[3] ?? '7';
 const base = process.env.BASE_URL ?? 'http://127.0.0.1:4173/';
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run', '--disable-quic'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.goto(`${base}bench.html?dataset=mnist&sigma=0.25&batch=${batch}&reps=${reps}`);

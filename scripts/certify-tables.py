@@ -88,5 +88,6 @@ def main(out):
             f"{t_full:.3f} | {t_irs:.3f} | {s_time} | ×{t_full / t_irs:.1f} | {len(inc)}/{len(irs)} | {rate} |"
         )
 
+
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "results/certify")

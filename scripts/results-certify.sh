@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Certification results (docs/results.md, issue "certification"): for every shipped model,
 # randomized smoothing at n0 = 100, n = 10,000, α = 0.001, seed 0 on the first COUNT test
-# images (default 500) at w8a8 (the stored int8 model), w6a6, w4a4, w2a2; then IRS for the
-# w6a6, w4a4 and w2a2 policies from the w8a8 certification (--reference) at n_χ = 1 %, 5 %, 10 % of
-# n, and from scratch with n = n_χ samples (the baseline IRS must beat); last, the float model it was trained from (models/float). Two models at a time, one
-# thread each. Resumable: a TSV that already holds COUNT rows is kept. Writes
-# results/certify/*.tsv and prints the Markdown tables (scripts/certify-tables.py).
+# images (default 500) at w8a8 (the stored int8 model), w6a6, w4a4, w2a2; then, for w6a6, w4a4
+# and w2a2 at n_χ = 1 %, 5 %, 10 % of n, IRS from the w8a8 certification (--reference) and the
+# baseline IRS must beat, certification from scratch with n = n_χ samples; last, the float
+# model it was trained from (models/float). Two models at a time, one thread each. Resumable:
+# a TSV that already holds COUNT rows is kept. Writes results/certify/*.tsv and prints the
+# Markdown tables (scripts/certify-tables.py).
 #
 #   bash scripts/results-certify.sh [COUNT] [MODEL...]   e.g. bash scripts/results-certify.sh 500 mnist-sigma0.25
 set -euo pipefail
@@ -25,26 +26,21 @@ complete() { [ -s "$1" ] && [ "$(($(wc -l < "$1") - 1))" -ge "$COUNT" ]; }
 # more samples per second than one two-threaded run and keeps every run's timing alike.
 certify_model() {
   local m=$1
+  local model=(--model "public/models/$m.safetensors")
   local base=(--n0 100 --alpha 0.001 --count "$COUNT" --seed 0 --threads 1)
   local settings=("${base[@]}" --n "$N")
-  local common=(--model "public/models/$m.safetensors" "${settings[@]}")
   for b in 8 6 4 2; do
     tsv="$OUT/$m-w${b}a${b}.tsv"
-    complete "$tsv" || "$BIN" certify "${common[@]}" --bits "$b" --out "$tsv" > "logs/certify-$m-w$b.log"
+    complete "$tsv" || "$BIN" certify "${model[@]}" "${settings[@]}" --bits "$b" --out "$tsv" > "logs/certify-$m-w$b.log"
   done
   for b in 6 4 2; do
     for chi in $((N / 100)) $((N / 20)) $((N / 10)); do
       tsv="$OUT/$m-w${b}a${b}-irs$chi.tsv"
-      complete "$tsv" || "$BIN" certify "${common[@]}" --bits "$b" --incremental --n-chi "$chi" \
+      complete "$tsv" || "$BIN" certify "${model[@]}" "${settings[@]}" --bits "$b" --incremental --n-chi "$chi" \
         --reference "$OUT/$m-w8a8.tsv" --out "$tsv" > "logs/certify-$m-w$b-irs$chi.log"
-    done
-  done
-  # the baseline IRS must beat: certifying from scratch with only n_χ samples
-  for b in 6 4 2; do
-    for chi in $((N / 100)) $((N / 20)) $((N / 10)); do
       tsv="$OUT/$m-w${b}a${b}-n$chi.tsv"
-      complete "$tsv" || "$BIN" certify --model "public/models/$m.safetensors" "${base[@]}" --n "$chi" \
-        --bits "$b" --out "$tsv" > "logs/certify-$m-w$b-n$chi.log"
+      complete "$tsv" || "$BIN" certify "${model[@]}" "${base[@]}" --n "$chi" --bits "$b" --out "$tsv" \
+        > "logs/certify-$m-w$b-n$chi.log"
     done
   done
   # the float model the int8 one was trained from, for comparison

@@ -1,14 +1,10 @@
 // Regenerates the README's pictures (docs/*.png) from the real page in headless Chromium
 // (Debian's), against a running `vite preview`. Usage:
 //   npx vite preview --host 127.0.0.1 --port 4173 &  node scripts/screenshots.mjs
-import { chromium } from '@playwright/test';
+import { launchChromium } from './chromium.mjs';
 
 const base = process.env.BASE_URL ?? 'http://127.0.0.1:4173/';
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run', '--disable-quic'],
-});
+const browser = await launchChromium();
 const minutes = 5 * 60_000;
 
 /** Waits until the grid has classified with the current model and policy. */
