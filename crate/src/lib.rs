@@ -18,6 +18,7 @@ pub mod model;
 pub mod noise;
 pub mod qat;
 pub mod quant;
+pub mod search;
 pub mod smoothing;
 pub mod train;
 pub mod wasm;
