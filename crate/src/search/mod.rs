@@ -8,6 +8,7 @@
 //! - [`Evaluated`], [`SearchProgress`], [`SearchResult`]: what a search reports as it goes and
 //!   at the end (every evaluated policy can be written out as a trace).
 
+pub mod hessian;
 pub mod space;
 
 use crate::error::Result;
