@@ -8,7 +8,13 @@
 //! - [`Evaluated`], [`SearchProgress`], [`SearchResult`]: what a search reports as it goes and
 //!   at the end (every evaluated policy can be written out as a trace).
 
+pub mod accuracy;
+pub mod exhaustive;
+pub mod hessian;
+pub mod ilp;
+pub mod random;
 pub mod space;
+pub mod uniform;
 
 use crate::error::Result;
 use crate::quant::Policy;
@@ -64,3 +70,21 @@ pub struct SearchResult {
 
 /// Callback type of searches: `progress(&report)`; false cancels.
 pub type ProgressFn<'a> = dyn FnMut(&SearchProgress) -> bool + 'a;
+
+/// Evaluates `widths` (checked against `space`) with `reward`: the policy's BOPs, size and
+/// reward, tagged with `episode`.
+pub fn evaluate(
+    space: &SearchSpace,
+    widths: &[u8],
+    reward: &mut dyn Reward,
+    episode: usize,
+) -> Result<Evaluated> {
+    let policy = space.policy(widths)?;
+    Ok(Evaluated {
+        widths: widths.to_vec(),
+        bops: space.bops(widths)?,
+        size_bytes: space.size_bytes(widths)?,
+        reward: reward.evaluate(&policy)?,
+        episode,
+    })
+}
