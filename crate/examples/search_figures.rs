@@ -1,0 +1,144 @@
+//! Figures of the mixed-precision search building blocks on a real model and the real
+//! training set: the Hutchinson traces and their time, the ILPs' solve times, and the time of
+//! one validation-accuracy evaluation (which decides whether enumerating every policy is
+//! affordable). Run from the repository root after `bitsmooth prepare-data`:
+//!
+//! ```text
+//! cargo run --release --example search_figures -- hessian [MODEL] [SAMPLES] [IMAGES] [STEP] [OUT]
+//! cargo run --release --example search_figures -- ilp [MODEL]
+//! cargo run --release --example search_figures -- reward [MODEL] [IMAGES THREADS]
+//! ```
+//!
+//! MODEL defaults to `public/models/mnist-sigma0.25.safetensors`; the data comes from
+//! `data/{dataset}-train.bsds`. `hessian … OUT` also writes the model with its traces in
+//! the metadata to OUT.
+
+use bitsmooth::checkpoint;
+use bitsmooth::data::Dataset;
+use bitsmooth::quant::Policy;
+use bitsmooth::search::accuracy::{ValidationAccuracy, ValidationConfig};
+use bitsmooth::search::hessian::{layer_traces, store_traces, HessianConfig};
+use bitsmooth::search::ilp::IlpTable;
+use bitsmooth::search::{Budget, Reward, SearchSpace};
+use std::time::Instant;
+
+fn main() -> bitsmooth::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let what = args.first().map(String::as_str).unwrap_or("reward");
+    let path = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "public/models/mnist-sigma0.25.safetensors".into());
+    let bytes = std::fs::read(&path).map_err(|e| bitsmooth::Error::Io(format!("{path}: {e}")))?;
+    let loaded = checkpoint::load(&bytes)?;
+    let train_path = format!("data/{}-train.bsds", loaded.model.meta.dataset);
+    let train = Dataset::from_bytes(
+        &std::fs::read(&train_path)
+            .map_err(|e| bitsmooth::Error::Io(format!("{train_path}: {e}")))?,
+    )?;
+    let arg = |i: usize| args.get(i).and_then(|s| s.parse::<f64>().ok());
+    match what {
+        "hessian" => {
+            let cfg = HessianConfig {
+                samples: arg(2).map_or(16, |v| v as usize),
+                images: arg(3).map_or(1000, |v| v as usize),
+                relative_step: arg(4).unwrap_or(1e-3),
+                ..HessianConfig::default()
+            };
+            let t = Instant::now();
+            let traces = layer_traces(&loaded.model, &train, &cfg, &mut |l| {
+                eprintln!("layer {l} at {:.1} s", t.elapsed().as_secs_f64())
+            })?;
+            println!("{cfg:?}: {:.1} s", t.elapsed().as_secs_f64());
+            for (spec, e) in loaded.model.layers.iter().zip(&traces) {
+                println!(
+                    "{:16} trace {:12.5} ± {:10.5}  per weight {:.3e}",
+                    spec.name,
+                    e.trace,
+                    e.std_error,
+                    e.trace / spec.weights() as f64
+                );
+            }
+            if let Some(out) = args.get(5) {
+                let values: Vec<f64> = traces.iter().map(|e| e.trace).collect();
+                std::fs::write(out, store_traces(&bytes, &values)?)
+                    .map_err(|e| bitsmooth::Error::Io(e.to_string()))?;
+            }
+        }
+        "ilp" => {
+            let masters = loaded
+                .switchable
+                .as_ref()
+                .expect("an int8 model")
+                .masters
+                .clone();
+            let space =
+                SearchSpace::new(loaded.model.layers.clone(), &loaded.model.meta.bits, false)?;
+            let traces = loaded
+                .model
+                .meta
+                .hessian_traces
+                .clone()
+                .unwrap_or_else(|| vec![1.0; space.num_layers()]);
+            let tables = [
+                ("hawq-v3", IlpTable::hawq_v3(&space, &traces, &masters)?),
+                (
+                    "double-rounding",
+                    IlpTable::double_rounding(&space, &traces)?,
+                ),
+            ];
+            for fraction in [0.5, 0.25, 0.14, 0.1] {
+                let budget = Budget::fraction(&space, fraction)?;
+                for (name, table) in &tables {
+                    let t = Instant::now();
+                    let s = table.solve(budget.bops)?;
+                    println!(
+                        "{name:16} budget {fraction:4} ({:>10} BOPs): {:?} {:>10} BOPs, solved in {:.2} ms",
+                        budget.bops,
+                        s.widths,
+                        s.bops,
+                        t.elapsed().as_secs_f64() * 1e3
+                    );
+                }
+            }
+        }
+        _ => {
+            let layers = loaded.model.layers.len();
+            let (images_list, threads_list) = match (arg(2), arg(3)) {
+                (Some(i), Some(t)) => (vec![i as usize], vec![t as usize]),
+                _ => (vec![1, 500, 1000], vec![1, 2]),
+            };
+            for &images in &images_list {
+                for &threads in &threads_list {
+                    let cfg = ValidationConfig {
+                        images,
+                        threads,
+                        ..ValidationConfig::default()
+                    };
+                    let mut r = ValidationAccuracy::new(checkpoint::load(&bytes)?, &train, &cfg)?;
+                    let policies: Vec<Policy> = [8, 6, 4, 2]
+                        .iter()
+                        .map(|&b| Policy::uniform(layers, b, b))
+                        .collect::<bitsmooth::Result<_>>()?;
+                    let mut accs = Vec::new();
+                    let rounds = 20;
+                    let t = Instant::now();
+                    for _ in 0..rounds {
+                        accs.clear();
+                        for p in &policies {
+                            accs.push(r.evaluate(p)?);
+                        }
+                    }
+                    let per = t.elapsed().as_secs_f64() / (rounds * policies.len()) as f64;
+                    println!(
+                        "{images} images, {threads} thread(s): {:.1} ms per evaluation \
+                         (4⁸ = 65,536 policies: {:.0} min); accuracy w8/w6/w4/w2 {accs:?}",
+                        per * 1e3,
+                        per * 65_536.0 / 60.0
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
