@@ -441,6 +441,25 @@ mod tests {
     }
 
     #[test]
+    fn traces_are_stored_in_the_model_metadata() {
+        let shipped = include_bytes!("../../../public/models/mnist-sigma0.25.safetensors");
+        let traces = [0.4, 0.9, 1.3, 0.2, 1.0, 1.7, 0.15, 9.8];
+        let out = store_traces(shipped, &traces).unwrap();
+        let loaded = crate::checkpoint::load(&out).unwrap();
+        assert_eq!(
+            loaded.model.meta.hessian_traces.as_deref(),
+            Some(&traces[..])
+        );
+        let before = crate::checkpoint::load(shipped).unwrap();
+        assert_eq!(
+            loaded.switchable.unwrap().masters,
+            before.switchable.unwrap().masters
+        );
+        assert!(store_traces(shipped, &traces[..7]).is_err());
+        assert!(store_traces(shipped, &[f64::NAN; 8]).is_err());
+    }
+
+    #[test]
     fn layer_traces_reject_more_images_than_the_set_holds() {
         let (model, data) = fixture();
         let cfg = HessianConfig {
