@@ -39,11 +39,12 @@ fn main() -> bitsmooth::Result<()> {
     let arg = |i: usize| args.get(i).and_then(|s| s.parse::<f64>().ok());
     match what {
         "hessian" => {
+            let d = HessianConfig::default();
             let cfg = HessianConfig {
-                samples: arg(2).map_or(16, |v| v as usize),
-                images: arg(3).map_or(1000, |v| v as usize),
-                relative_step: arg(4).unwrap_or(1e-3),
-                ..HessianConfig::default()
+                samples: arg(2).map_or(d.samples, |v| v as usize),
+                images: arg(3).map_or(d.images, |v| v as usize),
+                relative_step: arg(4).unwrap_or(d.relative_step),
+                ..d
             };
             let t = Instant::now();
             let traces = layer_traces(&loaded.model, &train, &cfg, &mut |l| {
