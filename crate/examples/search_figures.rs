@@ -88,19 +88,27 @@ fn main() -> bitsmooth::Result<()> {
                     IlpTable::double_rounding(&space, &traces)?,
                 ),
             ];
+            let cfg = ValidationConfig::default();
+            let mut reward = ValidationAccuracy::new(checkpoint::load(&bytes)?, &train, &cfg)?;
             for fraction in [0.5, 0.25, 0.14, 0.1] {
                 let budget = Budget::fraction(&space, fraction)?;
                 for (name, table) in &tables {
                     let t = Instant::now();
                     let s = table.solve(budget.bops)?;
+                    let ms = t.elapsed().as_secs_f64() * 1e3;
+                    let acc = reward.evaluate(&space.policy(&s.widths)?)?;
                     println!(
-                        "{name:16} budget {fraction:4} ({:>10} BOPs): {:?} {:>10} BOPs, solved in {:.2} ms",
-                        budget.bops,
-                        s.widths,
-                        s.bops,
-                        t.elapsed().as_secs_f64() * 1e3
+                        "{name:16} budget {fraction:4} ({:>10} BOPs): {:?} {:>10} BOPs, solved in \
+                         {ms:.2} ms; validation accuracy ({} training images) {acc:.3}",
+                        budget.bops, s.widths, s.bops, cfg.images
                     );
                 }
+                let u = bitsmooth::search::uniform::uniform_width(&space, &budget)?;
+                let acc = reward.evaluate(&space.policy(&space.uniform(u))?)?;
+                println!(
+                    "{:16} budget {fraction:4}: uniform {u} bits, validation accuracy {acc:.3}",
+                    "uniform"
+                );
             }
         }
         _ => {
