@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release --example search_figures -- hessian [MODEL] [SAMPLES] [IMAGES] [STEP] [OUT]
 //! cargo run --release --example search_figures -- ilp [MODEL]
+//! cargo run --release --example search_figures -- exhaustive MODEL_WITH_TRACES [IMAGES]
 //! cargo run --release --example search_figures -- reward [MODEL] [IMAGES THREADS]
 //! ```
 //!
@@ -17,6 +18,7 @@ use bitsmooth::checkpoint;
 use bitsmooth::data::Dataset;
 use bitsmooth::quant::Policy;
 use bitsmooth::search::accuracy::{ValidationAccuracy, ValidationConfig};
+use bitsmooth::search::exhaustive::Exhaustive;
 use bitsmooth::search::hessian::{layer_traces, store_traces, HessianConfig};
 use bitsmooth::search::ilp::IlpTable;
 use bitsmooth::search::{Budget, Reward, SearchSpace};
@@ -109,6 +111,78 @@ fn main() -> bitsmooth::Result<()> {
                     "{:16} budget {fraction:4}: uniform {u} bits, validation accuracy {acc:.3}",
                     "uniform"
                 );
+            }
+        }
+        "exhaustive" => {
+            // every policy of the space with the first and last layers pinned to 8 bits (4⁶)
+            let masters = loaded
+                .switchable
+                .as_ref()
+                .expect("an int8 model")
+                .masters
+                .clone();
+            let traces = loaded.model.meta.hessian_traces.clone().ok_or_else(|| {
+                bitsmooth::Error::Invalid("store Hessian traces in the model first".into())
+            })?;
+            let space =
+                SearchSpace::new(loaded.model.layers.clone(), &loaded.model.meta.bits, true)?;
+            let cfg = ValidationConfig {
+                images: arg(2).map_or(500, |v| v as usize),
+                threads: 2,
+                ..ValidationConfig::default()
+            };
+            let mut reward = ValidationAccuracy::new(checkpoint::load(&bytes)?, &train, &cfg)?;
+            let t = Instant::now();
+            let ex = Exhaustive::run(&space, &mut reward, &mut |p| {
+                if p.episode % 512 == 0 {
+                    eprintln!(
+                        "{} of {} at {:.0} s",
+                        p.episode,
+                        p.episodes,
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+                true
+            })?;
+            println!(
+                "{} policies, {} validation images: {:.0} s ({:.1} ms each)",
+                ex.table.len(),
+                cfg.images,
+                t.elapsed().as_secs_f64(),
+                t.elapsed().as_secs_f64() * 1e3 / ex.table.len() as f64
+            );
+            let hawq = IlpTable::hawq_v3(&space, &traces, &masters)?;
+            let dr = IlpTable::double_rounding(&space, &traces)?;
+            for fraction in [0.25, 0.14] {
+                let budget = Budget::fraction(&space, fraction)?;
+                let best = ex.optimum(budget.bops)?;
+                println!(
+                    "budget {fraction} ({} BOPs): optimum {:?} reward {:.3}",
+                    budget.bops, best.widths, best.reward
+                );
+                let random = bitsmooth::search::random::random_search(
+                    &space,
+                    &budget,
+                    &mut reward,
+                    50,
+                    0,
+                    &mut |_| true,
+                )?;
+                let mut report = |name: &str, widths: &[u8]| -> bitsmooth::Result<()> {
+                    let r = reward.evaluate(&space.policy(widths)?)?;
+                    println!(
+                        "  {name:16} {widths:?} reward {r:.3} regret {:.3}",
+                        ex.regret(budget.bops, r)?
+                    );
+                    Ok(())
+                };
+                report("hawq-v3", &hawq.solve(budget.bops)?.widths)?;
+                report("double-rounding", &dr.solve(budget.bops)?.widths)?;
+                report(
+                    "uniform",
+                    &space.uniform(bitsmooth::search::uniform::uniform_width(&space, &budget)?),
+                )?;
+                report("random (50)", &random.best.widths)?;
             }
         }
         _ => {
