@@ -391,5 +391,16 @@ mod tests {
             .all(|p| p[1].objective <= p[0].objective + 1e-12));
         assert_eq!(front[3].widths, vec![8; 8]);
         assert!(hawq.pareto(&[space.min_bops().unwrap() - 1]).is_err());
+        // pinned first and last layers stay at 8 bits in both programs
+        let pinned = SearchSpace::new(space.layers.clone(), &space.bits, true).unwrap();
+        let budget = pinned.min_bops().unwrap() + (four - pinned.min_bops().unwrap()) / 2;
+        for table in [
+            IlpTable::hawq_v3(&pinned, &traces, &masters).unwrap(),
+            IlpTable::double_rounding(&pinned, &traces).unwrap(),
+        ] {
+            let s = table.solve(budget).unwrap();
+            assert_eq!((s.widths[0], s.widths[7]), (8, 8), "{s:?}");
+            assert!(pinned.bops(&s.widths).unwrap() <= budget);
+        }
     }
 }
