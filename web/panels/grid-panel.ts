@@ -72,6 +72,9 @@ export class GridPanel {
     const items = this.visible();
     const pages = Math.max(1, Math.ceil(items.length / PAGE_SIZE));
     const page = Math.min(this.store.state.page, pages - 1);
+    // a page past the last (a link, or fewer mistakes at a new policy): the link follows what
+    // is shown; deferred so that the store's listeners of this change finish first
+    if (page !== this.store.state.page) queueMicrotask(() => this.store.update({ page }));
     this.renderPager(page, pages, items.length);
     const names = DATASETS[this.store.state.dataset as DatasetName].classes;
     const tiles = items.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE).map((i) => {
