@@ -9,6 +9,7 @@ import {
   LAYERS,
   MAX_BITS,
   PRESET_BITS,
+  policyFull,
   policyLabel,
   policyName,
   samePolicy,
@@ -138,6 +139,10 @@ export class BitsPanel {
     this.lastApplied = policy;
     this.accuracy.dataset.accuracy = String(accuracy);
     this.accuracy.textContent = `Accuracy at ${policyLabel(policy, this.kind)}: ${(100 * accuracy).toFixed(1)} % on the shipped test images`;
+    // a mixed policy's label is its mean widths: the widths per layer are in the tooltip
+    const full = policyFull(policy, this.kind);
+    if (full) this.accuracy.title = full;
+    else this.accuracy.removeAttribute('title');
     if (samePolicy(policy, this.draft) && this.timer === undefined) {
       this.root.dataset.policy = policyName(policy, this.kind);
       this.root.dataset.status = 'ready';
@@ -193,7 +198,12 @@ export class BitsPanel {
     }
     const bits = p ? [...p.weightBits, ...p.actBits] : [];
     const same = bits.every((b) => b === bits[0]);
-    if (document.activeElement !== this.global) this.global.value = String(p && same ? bits[0] : MAX_BITS);
+    // a mixed policy parks the All-layers thumb at the mean width and says "mixed": moving it
+    // makes every layer that width
+    const mean = bits.length ? Math.round(bits.reduce((a, b) => a + b, 0) / bits.length) : MAX_BITS;
+    if (document.activeElement !== this.global) this.global.value = String(p && same ? bits[0] : mean);
+    this.global.dataset.mixed = String(Boolean(p) && !same);
+    this.global.setAttribute('aria-valuetext', !p ? 'float (32 bits)' : same ? `${bits[0]} bits` : `mixed: ${policyLabel(this.draft, this.kind)}`);
     this.globalValue.value = !p ? 'float' : same ? `${bits[0]} bit` : 'mixed';
     this.layers.show(p);
     void this.showCost();

@@ -2,7 +2,7 @@
 // certification can reuse the stored model's (Ugare et al., 2024) — the float model's for a float
 // model, the w8a8 one's for an int8 model. Both settings live in the store (the URL).
 import { nChiOf, parseSetting, type State, type Store } from '../state';
-import { isStored, policyName } from '../bits/policy';
+import { isStored, policyName, policyShort } from '../bits/policy';
 import type { ModelKind } from '../types';
 
 /** The reference IRS certifies in full: what runs without a policy. */
@@ -79,9 +79,9 @@ export class CertifyIrsControls {
     if (this.valid && document.activeElement !== this.nChi) this.nChi.value = String(nChiOf(s));
     this.note.textContent =
       kind && this.offered(s)
-        ? `The model runs at ${policyName(s.policy, kind)}. IRS certifies ${storedModel(kind)} ` +
+        ? `The model runs at ${policyShort(s.policy, kind)}. IRS certifies ${storedModel(kind)} ` +
           'with n samples (once per image and settings, then cached) and bounds how often the ' +
-          `${policyName(s.policy, kind)} model disagrees with it on n_χ replayed samples.`
+          `${policyShort(s.policy, kind)} model disagrees with it on n_χ replayed samples.`
         : '';
   }
 }

@@ -1,24 +1,25 @@
 // The "Certify" panel: runs randomized-smoothing certification (Cohen et al.'s CERTIFY) on
 // the first images of the test subset, or on the selected image alone, over a pool of
 // workers; shows progress with an ETA, the rows, ACR, certified accuracy and its curve; keeps
-// runs across reloads. For an int8 model it also certifies, for comparison, the float model it
+// every run across reloads (the plot overlays those of the loaded dataset and σ). For an int8 model it also certifies, for comparison, the float model it
 // was trained from. Settings live in the store (the URL); runs are plain data.
-import type { CertifyCall, CertifyPool, PoolTarget } from '../pool';
+import type { Affinity, CertifyCall, CertifyPool, PoolTarget } from '../pool';
 import { nChiOf, type State, type Store } from '../state';
-import type { CertifiedImage, CertifySettings, ModelKind } from '../types';
+import type { CertifiedImage, CertifySettings, IncrementalImage, ModelKind } from '../types';
 import {
   addRow,
   FLOAT_ORIGIN,
   runKey,
+  isIncremental,
   runLabel,
-  runModel,
   runSettings,
   type CertifyRun,
   type RunModel,
   type RunRow,
   type RunStatus,
 } from '../certify/run';
-import { loadRun, saveRun } from '../certify/storage';
+import { loadRuns, saveRun, storageKey } from '../certify/storage';
+import { ReferenceTimes } from '../certify/irs-times';
 import { CertifySettingsForm } from './certify-settings';
 import { CertifyResults } from './certify-results';
 import { CertifyPlot, type Curve } from './certify-plot';
@@ -35,6 +36,12 @@ const FLOAT_HINT =
   'For comparison: certify, with the same settings, the float model this int8 model was trained from ' +
   '(unquantized, so the bit policy and IRS do not apply); its curve overlays the int8 runs.';
 
+/** A run the panel knows: made on this page, or `restored` from the browser's storage. */
+interface Kept {
+  run: CertifyRun;
+  restored: boolean;
+}
+
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -50,9 +57,10 @@ export class CertifyPanel {
   private selectedButton: HTMLButtonElement;
   private cancelButton: HTMLButtonElement;
   private progress: CertifyProgress;
-  /** The run on display, and every run of this session by key (the plot's series). */
+  /** The run on display, and every known run by key (storage key), oldest first. */
   private run: CertifyRun | null = null;
-  private curves = new Map<string, Curve>();
+  private runs = new Map<string, Kept>();
+  private referenceTimes = new ReferenceTimes();
   private datasetSize: number | null = null;
   /** The loaded model's kind (runs are kept per kind); null until the page has loaded it. */
   private kind: ModelKind | null = null;
@@ -106,6 +114,26 @@ export class CertifyPanel {
     store.subscribe((s, prev) => this.stateChanged(s, prev));
     this.renderButtons();
     this.restore();
+    void this.loadKept();
+  }
+
+  /** Adds the runs kept in this browser (those of this page win) and shows the one for the
+   * settings, if any. */
+  private async loadKept(): Promise<void> {
+    const kept = await loadRuns();
+    const known = new Map(this.runs);
+    this.runs.clear();
+    for (const run of kept) {
+      if (run.status === 'running') run.status = 'cancelled'; // the page was closed mid-run
+      this.runs.set(storageKey(run), { run, restored: true });
+    }
+    for (const [key, k] of known) {
+      this.runs.delete(key);
+      this.runs.set(key, k);
+    }
+    this.restoredFor = null;
+    this.restore();
+    this.redraw();
   }
 
   /** The page loaded a model of `kind` and a test subset of `count` images (caps how many can
@@ -135,9 +163,9 @@ export class CertifyPanel {
     this.restore();
   }
 
-  /** When the model, policy or settings changed: shows the stored run for them, unless a run is
-   * going on or shown. For an int8 model, the stored run of the float model it was trained from
-   * with the same settings joins the plot (and shows when the policy has none). */
+  /** When the model, policy or settings changed: shows the kept run for them, unless a run is
+   * going on or shown. For an int8 model without one, the kept run of the float model it was
+   * trained from with the same settings shows. */
   private restore(): void {
     const m = this.model(this.store.state);
     if (this.running || !m) return;
@@ -147,27 +175,13 @@ export class CertifyPanel {
     if (key === this.restoredFor) return;
     this.restoredFor = key;
     const floatKey = this.kind === 'int8' ? runKey(s.dataset, s.sigma, runSettings(s), FLOAT_ORIGIN) : null;
-    const floatRun = floatKey ? this.stored(floatKey) : null;
-    if (floatKey && floatRun && !this.curves.has(floatKey)) {
-      this.curves.set(floatKey, { label: `${runLabel(floatRun)} (restored)`, rows: floatRun.rows });
+    const show = this.runs.get(key) ?? (floatKey ? this.runs.get(floatKey) : undefined);
+    if (show && show.run !== this.run) {
+      this.run = show.run;
+      this.results.show(show.run, show.restored);
+      this.root.dataset.status = show.run.status;
     }
-    const shown = this.run && runKey(this.run.dataset, this.run.sigma, this.run.settings, runModel(this.run)) === key;
-    const stored = shown ? null : this.stored(key);
-    if (stored) this.curves.set(key, { label: `${runLabel(stored)} (restored)`, rows: stored.rows });
-    const show = shown ? null : (stored ?? floatRun);
-    if (show) {
-      this.run = show;
-      this.results.show(show, true);
-      this.root.dataset.status = show.status;
-    }
-    if (show || floatRun) this.redraw();
-  }
-
-  /** The stored run for `key`, if any. */
-  private stored(key: string): CertifyRun | null {
-    const run = loadRun(key);
-    if (run?.status === 'running') run.status = 'cancelled'; // the page was closed mid-run
-    return run;
+    this.redraw();
   }
 
   /** The pool's workers: the page's model at its policy, or the float model it was trained from. */
@@ -183,18 +197,30 @@ export class CertifyPanel {
     return { kind: this.kind, policy: s.policy, nChi: this.irs.active(s) ? nChiOf(s) : null, variant: null };
   }
 
-  /** How each image is certified, and how many samples it draws (for the progress bar). */
-  private call(s: State, m: RunModel): { perImage: number; call: CertifyCall<RunRow> } {
+  /** How each image is certified, how many samples it draws (for the progress bar) and, for
+   * IRS, which worker caches each image's reference certificate. */
+  private call(s: State, m: RunModel): { perImage: number; call: CertifyCall<RunRow>; affinity?: Affinity<RunRow> } {
     const settings = this.engineSettings(s);
     const nChi = m.nChi;
     if (nChi === null) {
       return { perImage: s.n0 + s.n, call: (api, index, onProgress) => api.certify(index, settings, onProgress) };
     }
+    // the engine caches the stored model's certificate per image, seed and CERTIFY settings
+    const prefix = `${s.dataset}/${s.sigma}/n0=${s.n0}/n=${s.n}/alpha=${s.alpha}/seed=${s.seed}/`;
+    const affinity: Affinity<RunRow> = {
+      key: (index) => prefix + index,
+      computed: (row) => isIncremental(row) && !row.referenceCached,
+    };
     // an uncached reference certificate (the stored model's) draws n0 + n, then IRS replays n_χ
-    // (plus n0 on the full path)
+    // (plus n0 on the full path); a cached one counts with the time it first took
     return {
       perImage: s.n0 + s.n + nChi,
-      call: (api, index, onProgress) => api.certifyIncremental(index, { ...settings, nChi }, onProgress),
+      call: async (api, index, onProgress) => {
+        const row: IncrementalImage = await api.certifyIncremental(index, { ...settings, nChi }, onProgress);
+        this.referenceTimes.attribute(affinity.key(index), row);
+        return row;
+      },
+      affinity,
     };
   }
 
@@ -223,15 +249,15 @@ export class CertifyPanel {
       elapsed: 0,
       started: new Date().toISOString(),
     };
-    const key = runKey(run.dataset, run.sigma, run.settings, model);
+    const key = storageKey(run);
     this.run = run;
-    this.curves.delete(key); // a rerun replaces its series, at the end of the legend
-    this.curves.set(key, { label: runLabel(run), rows: run.rows });
+    this.runs.delete(key); // a rerun replaces its run and series, at the end of the legend
+    this.runs.set(key, { run, restored: false });
     this.results.show(run, false);
     this.begin(total, button);
     this.root.dataset.status = 'running';
     const indices = Array.from({ length: total }, (_, i) => i);
-    const { perImage, call } = this.call(s, model);
+    const { perImage, call, affinity } = this.call(s, model);
     try {
       const end = await this.pool.certify(this.target(s, model), indices, perImage, call, {
         row: (row) => {
@@ -242,7 +268,7 @@ export class CertifyPanel {
           if (performance.now() - this.lastSave > SAVE_EVERY_MS) this.save(run);
         },
         progress: (p) => this.progress.update(p),
-      });
+      }, affinity);
       run.status = end;
     } catch (e) {
       run.status = 'error';
@@ -324,7 +350,7 @@ export class CertifyPanel {
 
   private save(run: CertifyRun): void {
     this.lastSave = performance.now();
-    saveRun(run);
+    void saveRun(run);
   }
 
   /** Summary and plot change with every row: draw at most once per frame. */
@@ -337,8 +363,15 @@ export class CertifyPanel {
     });
   }
 
+  /** The summary, and the plot of every known run of the loaded dataset and σ. */
   private redraw(): void {
     this.results.update();
-    this.plot.show([...this.curves.values()]);
+    const { dataset, sigma } = this.store.state;
+    const curves: Curve[] = [];
+    for (const { run, restored } of this.runs.values()) {
+      if (run.dataset !== dataset || run.sigma !== sigma) continue;
+      curves.push({ label: `${runLabel(run)}${restored ? ' (restored)' : ''}`, rows: run.rows });
+    }
+    this.plot.show(curves);
   }
 }
