@@ -29,6 +29,14 @@ function breakpoints(curves: readonly Curve[]): number[] {
   return [...xs].sort((a, b) => a - b);
 }
 
+/** Text, grid and tick colours of an axis, from the page's CSS variables. */
+function axisColours(): Pick<uPlot.Axis, 'stroke' | 'grid' | 'ticks'> {
+  const css = getComputedStyle(document.documentElement);
+  const fg = css.getPropertyValue('--fg').trim() || '#1d2330';
+  const border = css.getPropertyValue('--border').trim() || '#dde1ea';
+  return { stroke: fg, grid: { stroke: border, width: 1 }, ticks: { stroke: border, width: 1 } };
+}
+
 /** The hovered value, or the series' first value (at r = 0) when nothing is hovered. */
 function atRest(u: uPlot, v: number | null, series: number): number {
   return v ?? (u.data[series]?.[0] as number | null | undefined) ?? 0;
@@ -74,9 +82,10 @@ export class CertifyPlot {
       width: this.width(),
       height: HEIGHT,
       scales: { x: { time: false }, y: { range: [0, 1] } },
+      // axis colours from the page's theme (light or dark)
       axes: [
-        { label: 'radius r (ℓ₂, pixels in [0, 1])' },
-        { label: 'certified accuracy', values: (_, ticks) => ticks.map((t) => `${Math.round(t * 100)} %`) },
+        { label: 'radius r (ℓ₂, pixels in [0, 1])', ...axisColours() },
+        { label: 'certified accuracy', values: (_, ticks) => ticks.map((t) => `${Math.round(t * 100)} %`), ...axisColours() },
       ],
       // away from the pointer the legend shows the values at r = 0 (the smoothed classifier's
       // accuracy), not dashes
