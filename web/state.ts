@@ -2,7 +2,7 @@
 // shareable and a reload restores the view; parsing validates every field and reports what
 // it had to ignore.
 import { DATASETS, SIGMAS, type DatasetName, type Policy, type Sigma } from './types';
-import { parseBits } from './bits/policy';
+import { LAYERS, parseBits } from './bits/policy';
 
 export type Filter = 'all' | 'wrong';
 
@@ -39,6 +39,8 @@ export interface State extends CertifyState {
   irs: boolean;
   /** IRS's replayed samples n_χ; null = 10 % of n. */
   nChi: number | null;
+  /** The layer (0..LAYERS−1, forward order) whose weight histogram the Bits panel shows. */
+  layer: number;
 }
 
 export const MAX_WORKERS = Math.max(1, navigator.hardwareConcurrency || 1);
@@ -58,6 +60,7 @@ export const DEFAULT_STATE: State = {
   policy: null,
   irs: false,
   nChi: null,
+  layer: 0,
 };
 
 /** IRS's n_χ when the visitor did not choose one: 10 % of n, at least 1. */
@@ -174,6 +177,12 @@ export function parseHash(hash: string): { state: State; ignored: string[]; adju
       case 'a':
         bits[key] = value;
         break;
+      case 'layer': {
+        const n = parseIndex(value);
+        if (n === null || n >= LAYERS) ignored.push(`${key}=${value}`);
+        else state.layer = n;
+        break;
+      }
       case 'irs':
         if (value === '0' || value === '1') state.irs = value === '1';
         else ignored.push(`${key}=${value}`);
@@ -218,6 +227,7 @@ export function toHash(s: State): string {
   }
   if (s.irs) p.set('irs', '1');
   if (s.nChi !== null) p.set('nchi', String(s.nChi));
+  if (s.layer !== 0) p.set('layer', String(s.layer));
   // commas are fine in a fragment and keep the bit lists readable
   return `#${p.toString().replace(/%2C/g, ',')}`;
 }

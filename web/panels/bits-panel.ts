@@ -105,9 +105,14 @@ export class BitsPanel {
       });
     }
     this.global.addEventListener('input', () => this.edit(uniform(Number(this.global.value))));
-    this.layerSelect.addEventListener('change', () => void this.showHistogram());
+    // the histogram's layer is part of the link
+    this.layerSelect.addEventListener('change', () => store.update({ layer: Number(this.layerSelect.value) }));
     this.draft = store.state.policy;
-    store.subscribe((s) => {
+    store.subscribe((s, prev) => {
+      if (s.layer !== prev.layer && this.layerSelect.value !== String(s.layer)) {
+        this.layerSelect.value = String(s.layer);
+      }
+      if (s.layer !== prev.layer) void this.showHistogram();
       // a link or the back button changed the policy: the controls follow
       if (this.timer === undefined && !samePolicy(s.policy, this.draft)) {
         this.draft = s.policy;
@@ -131,6 +136,7 @@ export class BitsPanel {
     this.layerSelect.replaceChildren(
       ...model.layers.map((l, i) => Object.assign(document.createElement('option'), { value: String(i), textContent: l.name })),
     );
+    this.layerSelect.value = String(Math.min(this.store.state.layer, model.layers.length - 1));
     this.render();
   }
 
@@ -164,9 +170,9 @@ export class BitsPanel {
   }
 
   private selectLayer(layer: number): void {
-    if (this.layerSelect.value === String(layer)) return;
+    if (this.store.state.layer === layer) return;
     this.layerSelect.value = String(layer);
-    void this.showHistogram();
+    this.store.update({ layer });
   }
 
   /** The visitor changed the policy: show it now, send it to the store after a pause. */

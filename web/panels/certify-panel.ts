@@ -12,13 +12,17 @@ import {
   runKey,
   isIncremental,
   runLabel,
+  runModel,
   runSettings,
   type CertifyRun,
   type RunModel,
   type RunRow,
   type RunStatus,
 } from '../certify/run';
-import { loadRuns, saveRun, storageKey } from '../certify/storage';
+import { deleteRun, loadRuns, saveRun, storageKey } from '../certify/storage';
+import { parseRunsJson, runsJson } from '../certify/runs-file';
+import { download } from '../download';
+import { CertifyRunsList } from './certify-runs';
 import { ReferenceTimes } from '../certify/irs-times';
 import { CertifySettingsForm } from './certify-settings';
 import { CertifyResults } from './certify-results';
@@ -50,6 +54,7 @@ export class CertifyPanel {
   private form: CertifySettingsForm;
   private irs: CertifyIrsControls;
   private results: CertifyResults;
+  private list: CertifyRunsList;
   private plot: CertifyPlot;
   private selectedView: SelectedCertifyView;
   private runButton: HTMLButtonElement;
@@ -95,10 +100,17 @@ export class CertifyPanel {
       <div id="certify-status" class="status-row"></div>
       <div id="certify-selected-view" class="selected-view"></div>
       <div id="certify-plot" class="cert-plot" role="img" aria-label="certified accuracy against radius, one line per run"></div>
-      <div id="certify-results"></div>`;
+      <div id="certify-results"></div>
+      <div id="certify-runs-list" class="runs-list"></div>`;
     this.form = new CertifySettingsForm(root.querySelector('#certify-settings')!, store, () => this.renderButtons());
     this.irs = new CertifyIrsControls(root.querySelector('#certify-irs-controls')!, store, () => this.renderButtons());
     this.results = new CertifyResults(root.querySelector('#certify-results')!);
+    this.list = new CertifyRunsList(root.querySelector('#certify-runs-list')!, {
+      open: (key) => this.openRun(key),
+      remove: (key) => void this.removeRun(key),
+      exportAll: () => this.exportRuns(),
+      importFile: (file) => void this.importRuns(file),
+    });
     this.plot = new CertifyPlot(root.querySelector('#certify-plot')!);
     this.selectedView = new SelectedCertifyView(root.querySelector('#certify-selected-view')!);
     this.runButton = root.querySelector('#certify-run')!;
@@ -363,9 +375,70 @@ export class CertifyPanel {
     });
   }
 
-  /** The summary, and the plot of every known run of the loaded dataset and σ. */
+  /** Makes a kept run's settings the page's and shows it. */
+  private openRun(key: string): void {
+    const kept = this.runs.get(key);
+    if (!kept || this.running) return;
+    const { run } = kept;
+    const m = runModel(run);
+    const sameModel = run.dataset === this.store.state.dataset && run.sigma === this.store.state.sigma;
+    this.store.update({
+      dataset: run.dataset,
+      sigma: run.sigma,
+      ...run.settings,
+      // the float model an int8 model was trained from ignores the policy: keep the page's
+      ...(m.variant ? {} : { policy: m.policy, irs: m.nChi !== null, nChi: m.nChi }),
+    });
+    if (!sameModel) return; // the model loads; then restore() shows the run for the settings
+    this.run = run;
+    this.results.show(run, kept.restored);
+    this.root.dataset.status = run.status;
+    this.redraw();
+  }
+
+  private async removeRun(key: string): Promise<void> {
+    const kept = this.runs.get(key);
+    if (!kept || kept.run.status === 'running') return;
+    this.runs.delete(key);
+    if (this.run === kept.run) {
+      this.run = null;
+      this.results.clear();
+      this.root.dataset.status = 'idle';
+    }
+    this.redraw();
+    await deleteRun(key);
+  }
+
+  private exportRuns(): void {
+    download('bitsmooth-certify-runs.json', runsJson([...this.runs.values()].map((k) => k.run)), 'application/json');
+  }
+
+  private async importRuns(file: File): Promise<void> {
+    try {
+      const { runs, skipped } = parseRunsJson(await file.text());
+      for (const run of runs) {
+        if (run.status === 'running') run.status = 'cancelled';
+        const key = storageKey(run);
+        if (this.runs.get(key)?.run.status === 'running') continue; // never replace the running run
+        this.runs.delete(key);
+        this.runs.set(key, { run, restored: true });
+        await saveRun(run);
+      }
+      this.restoredFor = null;
+      this.restore();
+      this.redraw();
+      this.status.notice(
+        `Imported ${runs.length} run${runs.length === 1 ? '' : 's'} from ${file.name}${skipped ? `; skipped ${skipped} unreadable entr${skipped === 1 ? 'y' : 'ies'}` : ''}.`,
+      );
+    } catch (e) {
+      this.status.error(`Could not import ${file.name}: ${message(e)}`);
+    }
+  }
+
+  /** The summary, the plot of every known run of the loaded dataset and σ, and the list of all. */
   private redraw(): void {
     this.results.update();
+    this.list.show([...this.runs].map(([key, k]) => ({ key, run: k.run, restored: k.restored })));
     const { dataset, sigma } = this.store.state;
     const curves: Curve[] = [];
     for (const { run, restored } of this.runs.values()) {

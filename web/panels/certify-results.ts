@@ -62,6 +62,19 @@ export class CertifyResults {
     this.update();
   }
 
+  /** Shows no run (the one shown was deleted). */
+  clear(): void {
+    this.run = null;
+    this.info.textContent = 'No certification run yet.';
+    this.info.dataset.restored = 'false';
+    this.info.removeAttribute('title');
+    this.summary.replaceChildren();
+    this.summary.removeAttribute('data-acr');
+    this.head.replaceChildren();
+    this.body.replaceChildren();
+    this.csv.disabled = this.json.disabled = true;
+  }
+
   /** Row `at` of the shown run is new. */
   inserted(at: number): void {
     const run = this.run!;
