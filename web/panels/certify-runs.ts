@@ -32,6 +32,7 @@ export class CertifyRunsList {
   private count: HTMLElement;
   private exportButton: HTMLButtonElement;
   private rows = new Map<string, Row>();
+  private ids = 0;
 
   constructor(root: HTMLElement, private on: RunsHandlers) {
     root.innerHTML = `
@@ -88,6 +89,8 @@ export class CertifyRunsList {
     tr.dataset.key = key;
     const cells = Array.from({ length: 5 + LIST_RADII.length }, () => document.createElement('td'));
     cells[0]!.className = 'run-name';
+    // the buttons are described by the run's name (not named by it: "w4a4" stays the preset's name)
+    cells[0]!.id = `certify-run-name-${++this.ids}`;
     const actions = document.createElement('td');
     const open = document.createElement('button');
     open.type = 'button';
@@ -98,6 +101,7 @@ export class CertifyRunsList {
     remove.textContent = 'Delete';
     remove.className = 'delete-run';
     remove.addEventListener('click', () => this.on.remove(key));
+    for (const b of [open, remove]) b.setAttribute('aria-describedby', cells[0]!.id);
     actions.append(open, ' ', remove);
     tr.append(...cells, actions);
     return { tr, cells, open, remove };
@@ -121,7 +125,6 @@ export class CertifyRunsList {
     const full = modelPolicy(runModel(run));
     if (full) row.cells[0]!.title = full;
     row.remove.disabled = run.status === 'running';
-    row.remove.setAttribute('aria-label', `Delete ${label}`);
-    row.open.setAttribute('aria-label', `Open ${label}`);
+
   }
 }
