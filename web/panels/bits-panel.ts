@@ -20,6 +20,7 @@ import type { LayerInfo, ModelInfo, ModelKind, Policy, PolicyCost, WeightHistogr
 import { BitsCost, floatCost } from './bits-cost';
 import { BitsHistogram } from './bits-histogram';
 import { bitsIntro } from './bits-intro';
+import { whatHtml } from './what';
 import { BitsLayers, type BitsKind } from './bits-layers';
 
 /** Slider moves within this many ms become one policy change (one reclassification). */
@@ -65,6 +66,7 @@ export class BitsPanel {
   ) {
     root.innerHTML = `
       <h2>Bits: run-time mixed precision</h2>
+      ${whatHtml('bits')}
       <p id="bits-intro" class="muted">${bitsIntro(null)}</p>
       <div class="controls" role="group" aria-label="presets">
         <button type="button" data-preset="float" hidden>Float</button>

@@ -23,6 +23,7 @@ import { deleteRun, loadRuns, saveRun, storageKey } from '../certify/storage';
 import { parseRunsJson, runsJson } from '../certify/runs-file';
 import { download } from '../download';
 import { CertifyRunsList } from './certify-runs';
+import { whatHtml } from './what';
 import { ReferenceTimes } from '../certify/irs-times';
 import { CertifySettingsForm } from './certify-settings';
 import { CertifyResults } from './certify-results';
@@ -85,6 +86,7 @@ export class CertifyPanel {
   ) {
     root.innerHTML = `
       <h2>Certify: randomized smoothing</h2>
+      ${whatHtml('certify')}
       <p class="muted">CERTIFY (Cohen et al., 2019) adds Gaussian noise of the model's σ to each image: n0 noisy
         copies pick the top class, n fresh copies bound its probability p_A from below with confidence 1 − α, and
         the prediction provably cannot change within the ℓ₂ radius σ·Φ⁻¹(p_A). If p_A &lt; ½ it abstains.</p>

@@ -6,6 +6,7 @@ import { DATASETS, type Classification, type DatasetName } from '../types';
 import type { Store } from '../state';
 import { download } from '../download';
 import { grayCanvas } from './gray-canvas';
+import { whatHtml } from './what';
 
 export const PAGE_SIZE = 100;
 
@@ -25,6 +26,7 @@ export class GridPanel {
   constructor(root: HTMLElement, private store: Store) {
     root.innerHTML = `
       <h2>Predictions on the shipped test images</h2>
+      ${whatHtml('grid')}
       <p id="accuracy" class="accuracy" aria-live="polite">Loading…</p>
       <div class="controls">
         <label>Show
