@@ -27,3 +27,15 @@ test('each panel says what it shows in two sentences, and the papers are plain l
   expect(seen.errors).toEqual([]);
   expect(seen.external).toEqual([]);
 });
+
+test('the IRS controls say what caps an IRS radius and what its paths and ζ mean', async ({ page }) => {
+  await page.goto('./#n=1000&alpha=0.001&w=4,4,4,4,4,4,4,4&a=4,4,4,4,4,4,4,4&irs=1&nchi=100');
+  await expect(page.locator('body')).toHaveAttribute('data-status', 'ready');
+  // σ·Φ⁻¹(α^(1/n)) at σ = 0.25, α = 0.001 from Python's statistics.NormalDist().inv_cdf:
+  // n = 100 → 0.37512, n = 1000 → 0.61582
+  const cap = page.locator('#certify-irs-cap');
+  await expect(cap).toContainText('With n_χ = 100 samples IRS can certify at most r = σ·Φ⁻¹(α^(1/n_χ)) = 0.375 per image');
+  await expect(cap).toContainText('(full certification with n = 1,000: 0.616)');
+  expect(Number(await cap.getAttribute('data-cap'))).toBeCloseTo(0.37511876, 6);
+  await expect(cap).toContainText('ζ, an upper bound on how often the two models disagree');
+});

@@ -55,7 +55,11 @@ export class CertifyResults {
     // cost ("float seconds" for a float model, "w8a8 seconds" for an int8 one)
     if (run.nChi) columns.push('path', 'ζ', `${policyName(null, runModel(run).kind)} seconds`);
     const tr = document.createElement('tr');
-    tr.append(...columns.map((c) => Object.assign(document.createElement('th'), { textContent: c })));
+    const titles: Record<string, string> = {
+      path: 'incremental: the stored model\'s p_A lowered by ζ; full: certified afresh from n_χ samples (p_A was close to 1)',
+      ζ: 'upper bound on how often the policy and the stored model disagree (from the n_χ replayed samples)',
+    };
+    tr.append(...columns.map((c) => Object.assign(document.createElement('th'), { textContent: c, title: titles[c] ?? '' })));
     this.head.replaceChildren(tr);
     this.body.replaceChildren(...run.rows.map((_, i) => this.tableRow(run, i)));
     this.info.dataset.restored = String(restored);
