@@ -71,7 +71,9 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   await page.keyboard.press('ArrowRight');
   await applied(page, 'w3,2,2,2,2,2,2,2a2');
   await expect(page.locator('#bits-w-0 + output')).toHaveText('3 bit');
-  await expect(page.locator('#bits-accuracy')).toContainText('Accuracy at w3,2,2,2,2,2,2,2a2');
+  // a mixed policy reads by its mean widths (17/8 = 2.125 and 2 bits), the widths in the tooltip
+  await expect(page.locator('#bits-accuracy')).toContainText('Accuracy at mixed (avg w2.1 a2.0)');
+  await expect(page.locator('#bits-accuracy')).toHaveAttribute('title', 'w3,2,2,2,2,2,2,2 a2,2,2,2,2,2,2,2');
   const stem = page.locator('#bits-layers tbody tr[data-layer="0"]');
   const stemMacs = Number(await stem.getAttribute('data-macs'));
   const mixed = await shown(page);

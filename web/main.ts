@@ -13,7 +13,7 @@ import { CertifyPanel } from './panels/certify-panel';
 import { BitsPanel } from './panels/bits-panel';
 import { CertifyPool } from './pool';
 
-const { state, ignored } = parseHash(location.hash);
+const { state, ignored, adjusted } = parseHash(location.hash);
 const store = new Store(state);
 const engine = startEngine();
 
@@ -27,7 +27,11 @@ const certify = new CertifyPanel(
   new CertifyPool(document.baseURI),
   status,
 );
-if (ignored.length) status.notice(`Ignored invalid link parameters: ${ignored.join(', ')}. Showing defaults for them.`);
+const linkNotes = [
+  ...(ignored.length ? [`Ignored invalid link parameters: ${ignored.join(', ')}. Showing defaults for them.`] : []),
+  ...adjusted.map((a) => `Adjusted ${a}.`),
+];
+if (linkNotes.length) status.notice(linkNotes.join(' '));
 history.replaceState(null, '', toHash(store.state));
 
 let job = 0;
@@ -37,6 +41,19 @@ let shown = '';
 let pixels: Uint8Array | null = null;
 /** The shown model's kind (what a null policy means), once one is loaded. */
 let kind: ModelKind | null = null;
+/** Images in the shown model's test subset; null while loading. */
+let subsetSize: number | null = null;
+
+/** A selected image beyond the shipped subset (from a link) falls back to the first one. */
+function checkSelected(): void {
+  const selected = store.state.selected;
+  if (subsetSize === null || selected < subsetSize) return;
+  status.notice(
+    `Ignored selected=${selected}: only ${subsetSize.toLocaleString('en')} test images ship (0–${subsetSize - 1}); selected image 0.`,
+    true,
+  );
+  store.update({ selected: 0 });
+}
 
 /** Loads the chosen model (the worker skips what it holds), applies the policy and classifies
  * the shipped subset; a newer request cancels this one. `reload`: the model changed. */
@@ -48,6 +65,7 @@ async function refresh(reload: boolean): Promise<void> {
   if (reload) {
     shown = '';
     kind = null;
+    subsetSize = null;
     grid.show(null, null);
   }
   const { dataset, sigma, policy } = store.state;
@@ -65,6 +83,8 @@ async function refresh(reload: boolean): Promise<void> {
       if (id !== job) return;
       shown = `${dataset}/${sigma}`;
       kind = loaded.model.kind;
+      subsetSize = count;
+      checkSelected();
     }
     await engine.setPolicy(policy);
     const result = await engine.classify(
@@ -96,6 +116,7 @@ async function refresh(reload: boolean): Promise<void> {
 store.subscribe((s, prev) => {
   const reload = s.dataset !== prev.dataset || s.sigma !== prev.sigma;
   if (reload || !samePolicy(s.policy, prev.policy)) void refresh(reload);
+  else if (s.selected !== prev.selected) checkSelected();
 });
 window.addEventListener('hashchange', () => {
   const parsed = parseHash(location.hash);

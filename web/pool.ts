@@ -35,6 +35,17 @@ export interface PoolHandlers<R> {
 
 export type RunEnd = 'completed' | 'cancelled';
 
+/** Something a worker computes while certifying an image and keeps for later calls (IRS's
+ * reference certificate of the stored model): a later job gives each image to the worker that
+ * holds its item, so that a rerun reuses every one instead of those that land on the same
+ * worker by chance. */
+export interface Affinity<R> {
+  /** What identifies the item `index` needs (model, settings and image). */
+  key(index: number): string;
+  /** Whether the call that returned `row` computed the item (and its worker now holds it). */
+  computed(row: R): boolean;
+}
+
 class Cancelled extends Error {
   constructor() {
     super('cancelled');
@@ -54,6 +65,10 @@ function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 export class CertifyPool {
   private engines: EngineWorker[] = [];
   private abort: AbortController | null = null;
+  /** Affinity keys → the slot of the worker that holds the item; emptied with the workers and
+   * when they load another model (which drops what they held). */
+  private holders = new Map<string, number>();
+  private loadedKey = '';
 
   /** `base`: the page's URL, against which the workers resolve model and data paths. */
   constructor(private readonly base: string) {}
@@ -74,19 +89,30 @@ export class CertifyPool {
     perImage: number,
     call: CertifyCall<R>,
     on: PoolHandlers<R>,
+    affinity?: Affinity<R>,
   ): Promise<RunEnd> {
     const finished = await this.job(target, async (engines, signal) => {
       const inFlight = new Map<number, number>(); // worker slot → samples drawn
-      let next = 0;
+      const pending = [...indices];
       let done = 0;
+      /** The next image for `slot`: one whose item it holds, else one nobody holds (an image
+       * another worker holds waits for that worker: recomputing its item costs far more). */
+      const take = (slot: number): number | undefined => {
+        let at = 0;
+        if (affinity) {
+          at = pending.findIndex((i) => this.holders.get(affinity.key(i)) === slot);
+          if (at < 0) at = pending.findIndex((i) => !this.holders.has(affinity.key(i)));
+          if (at < 0) return undefined;
+        }
+        return pending.splice(at, 1)[0];
+      };
       const report = () => {
         let drawn = done * perImage;
         for (const s of inFlight.values()) drawn += s;
         on.progress({ images: done, total: indices.length, fraction: drawn / (indices.length * perImage) });
       };
       const drain = async (engine: EngineWorker, slot: number) => {
-        while (next < indices.length && !signal.aborted) {
-          const index = indices[next++]!;
+        for (let index = take(slot); index !== undefined && !signal.aborted; index = take(slot)) {
           inFlight.set(slot, 0);
           const onProgress = Comlink.proxy((drawn: number) => {
             if (signal.aborted) return;
@@ -96,6 +122,7 @@ export class CertifyPool {
           const row = await unlessAborted(call(engine.api, index, onProgress), signal);
           inFlight.delete(slot);
           done++;
+          if (affinity?.computed(row)) this.holders.set(affinity.key(index), slot);
           on.row(row);
           report();
         }
@@ -152,6 +179,9 @@ export class CertifyPool {
       this.engines = Array.from({ length: target.workers }, (_, i) => spawnEngine(`bitsmooth-certify-${i + 1}`));
     }
     const engines = this.engines;
+    const loadKey = `${target.dataset}/${target.sigma}/${target.variant ?? 'shipped'}`;
+    if (loadKey !== this.loadedKey) this.holders.clear();
+    this.loadedKey = loadKey;
     // each worker caches its assets and skips a load of what it already holds
     await Promise.all(
       engines.map(async (e) => {
@@ -165,5 +195,6 @@ export class CertifyPool {
   private discard(): void {
     for (const e of this.engines) e.worker.terminate();
     this.engines = [];
+    this.holders.clear();
   }
 }

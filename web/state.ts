@@ -2,7 +2,7 @@
 // shareable and a reload restores the view; parsing validates every field and reports what
 // it had to ignore.
 import { DATASETS, SIGMAS, type DatasetName, type Policy, type Sigma } from './types';
-import { parseBits } from './bits/policy';
+import { LAYERS, parseBits } from './bits/policy';
 
 export type Filter = 'all' | 'wrong';
 
@@ -39,6 +39,8 @@ export interface State extends CertifyState {
   irs: boolean;
   /** IRS's replayed samples n_χ; null = 10 % of n. */
   nChi: number | null;
+  /** The layer (0..LAYERS−1, forward order) whose weight histogram the Bits panel shows. */
+  layer: number;
 }
 
 export const MAX_WORKERS = Math.max(1, navigator.hardwareConcurrency || 1);
@@ -58,6 +60,7 @@ export const DEFAULT_STATE: State = {
   policy: null,
   irs: false,
   nChi: null,
+  layer: 0,
 };
 
 /** IRS's n_χ when the visitor did not choose one: 10 % of n, at least 1. */
@@ -76,17 +79,35 @@ export const WHOLE_RANGES: Record<Exclude<CertifyKey, 'alpha'>, [number, number]
   workers: [1, MAX_WORKERS],
 };
 
-/** A certification setting from text (link or input), or null when it is not valid. */
-export function parseSetting(key: CertifyKey, text: string): number | null {
-  if (key === 'alpha') {
-    if (!/^[0-9.eE+-]+$/.test(text)) return null;
-    const v = Number(text);
-    return Number.isFinite(v) && v > 0 && v < 1 ? v : null;
-  }
-  if (!/^\d{1,10}$/.test(text)) return null;
-  const v = Number(text);
+/** What a setting may be, for messages: "a whole number from 1 to 10,000,000". */
+export function settingRange(key: CertifyKey): string {
+  if (key === 'alpha') return 'a number between 0 and 1, exclusive';
   const [min, max] = WHOLE_RANGES[key];
-  return v >= min && v <= max ? v : null;
+  return `a whole number from ${min.toLocaleString('en')} to ${max.toLocaleString('en')}`;
+}
+
+/** Decimal or scientific notation ("1000", "1e3", "0.001", "1E-3"); nothing else reads as a
+ * number (no hex, no empty text, no "Infinity"). */
+const NUMBER = /^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** A certification setting from text (link or input): its value, or why it is not valid.
+ * `1e3` is 1000; `workers` above the device's cores is clamped to them, with a note. */
+export function readSetting(key: CertifyKey, text: string): { value: number; note?: string } | { error: string } {
+  const v = NUMBER.test(text) ? Number(text) : NaN;
+  const range = settingRange(key);
+  if (key === 'alpha') return Number.isFinite(v) && v > 0 && v < 1 ? { value: v } : { error: range };
+  const [min, max] = WHOLE_RANGES[key];
+  if (!Number.isInteger(v) || v < min) return { error: range };
+  if (key === 'workers' && v > max) {
+    return { value: max, note: `this device allows at most ${max} worker${max > 1 ? 's' : ''}; using ${max}` };
+  }
+  return v <= max ? { value: v } : { error: range };
+}
+
+/** A certification setting from text, or null when it is not valid (see readSetting). */
+export function parseSetting(key: CertifyKey, text: string): number | null {
+  const r = readSetting(key, text);
+  return 'value' in r ? r.value : null;
 }
 
 function parseIndex(v: string): number | null {
@@ -95,16 +116,24 @@ function parseIndex(v: string): number | null {
   return n <= MAX_INDEX ? n : null;
 }
 
-/** Parses `#dataset=…&sigma=…`; returns the state and the parameters that were ignored. */
-export function parseHash(hash: string): { state: State; ignored: string[] } {
+/** The shipped σ that `text` names numerically ("0.50" and ".5" are "0.5", "1" is "1.0"). */
+function parseSigma(text: string): Sigma | null {
+  if (!NUMBER.test(text)) return null;
+  return SIGMAS.find((s) => Number(s) === Number(text)) ?? null;
+}
+
+/** Parses `#dataset=…&sigma=…`; returns the state, the parameters that were ignored and notes
+ * on the ones that were adjusted (e.g. more workers than the device has). */
+export function parseHash(hash: string): { state: State; ignored: string[]; adjusted: string[] } {
   const state: State = { ...DEFAULT_STATE };
   const ignored: string[] = [];
+  const adjusted: string[] = [];
   const bits: { w?: string; a?: string } = {};
   let params: URLSearchParams;
   try {
     params = new URLSearchParams(hash.replace(/^#/, ''));
   } catch {
-    return { state, ignored: [hash] };
+    return { state, ignored: [hash], adjusted };
   }
   for (const [key, value] of params) {
     switch (key) {
@@ -112,10 +141,12 @@ export function parseHash(hash: string): { state: State; ignored: string[] } {
         if (value in DATASETS) state.dataset = value as DatasetName;
         else ignored.push(`${key}=${value}`);
         break;
-      case 'sigma':
-        if ((SIGMAS as readonly string[]).includes(value)) state.sigma = value as Sigma;
+      case 'sigma': {
+        const sigma = parseSigma(value);
+        if (sigma) state.sigma = sigma;
         else ignored.push(`${key}=${value}`);
         break;
+      }
       case 'page':
       case 'selected': {
         const n = parseIndex(value);
@@ -133,15 +164,25 @@ export function parseHash(hash: string): { state: State; ignored: string[] } {
       case 'count':
       case 'seed':
       case 'workers': {
-        const v = parseSetting(key, value);
-        if (v === null) ignored.push(`${key}=${value}`);
-        else state[key] = v;
+        const r = readSetting(key, value);
+        if ('error' in r) {
+          ignored.push(`${key}=${value}`);
+        } else {
+          state[key] = r.value;
+          if (r.note) adjusted.push(`${key}=${value}: ${r.note}`);
+        }
         break;
       }
       case 'w':
       case 'a':
         bits[key] = value;
         break;
+      case 'layer': {
+        const n = parseIndex(value);
+        if (n === null || n >= LAYERS) ignored.push(`${key}=${value}`);
+        else state.layer = n;
+        break;
+      }
       case 'irs':
         if (value === '0' || value === '1') state.irs = value === '1';
         else ignored.push(`${key}=${value}`);
@@ -163,7 +204,7 @@ export function parseHash(hash: string): { state: State; ignored: string[] } {
     if (weightBits && actBits) state.policy = { weightBits, actBits };
     else ignored.push(`w=${bits.w ?? ''}&a=${bits.a ?? ''} (a policy is 8 widths in 2..8 for each of w and a)`);
   }
-  return { state, ignored };
+  return { state, ignored, adjusted };
 }
 
 export function toHash(s: State): string {
@@ -186,6 +227,7 @@ export function toHash(s: State): string {
   }
   if (s.irs) p.set('irs', '1');
   if (s.nChi !== null) p.set('nchi', String(s.nChi));
+  if (s.layer !== 0) p.set('layer', String(s.layer));
   // commas are fine in a fragment and keep the bit lists readable
   return `#${p.toString().replace(/%2C/g, ',')}`;
 }

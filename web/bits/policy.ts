@@ -37,15 +37,42 @@ export function policyName(p: Policy | null, kind: ModelKind): string {
   return `w${part(q.weightBits)}a${part(q.actBits)}`;
 }
 
+/** Whether every layer has the same weight width and the same activation width. */
+export function isUniform(p: Policy): boolean {
+  const same = (xs: number[]) => xs.every((x) => x === xs[0]);
+  return same(p.weightBits) && same(p.actBits);
+}
+
+/** Mean of a list of widths, one decimal: "5.5". */
+function mean(xs: number[]): string {
+  return (xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1);
+}
+
+/** For people, short: like policyName, but a mixed policy reads "mixed (avg w5.5 a7.4)" (plain
+ * means over the layers); policyFull gives its widths. */
+export function policyShort(p: Policy | null, kind: ModelKind): string {
+  const q = effectivePolicy(p, kind);
+  if (!q || isUniform(q)) return policyName(p, kind);
+  return `mixed (avg w${mean(q.weightBits)} a${mean(q.actBits)})`;
+}
+
+/** Every layer's widths, for a tooltip: "w8,4,8,8,8,8,8,4 a8,8,8,4,8,8,8,8" ("" when uniform:
+ * the short name says it all). */
+export function policyFull(p: Policy | null, kind: ModelKind): string {
+  const q = effectivePolicy(p, kind);
+  if (!q || isUniform(q)) return '';
+  return `w${q.weightBits.join(',')} a${q.actBits.join(',')}`;
+}
+
 /** Whether `p` runs the stored model itself (nothing derived from it to compare against). */
 export function isStored(p: Policy | null, kind: ModelKind): boolean {
   return p === null || policyName(p, kind) === policyName(null, kind);
 }
 
-/** For people: like policyName, and says when it is the stored model, e.g. "w8a8 (stored
- * int8)" or "w4a4". */
+/** For people: like policyShort, and says when it is the stored model, e.g. "w8a8 (stored
+ * int8)", "w4a4" or "mixed (avg w5.5 a7.4)". */
 export function policyLabel(p: Policy | null, kind: ModelKind): string {
-  if (!isStored(p, kind)) return policyName(p, kind);
+  if (!isStored(p, kind)) return policyShort(p, kind);
   if (kind === 'int8') return `${policyName(null, kind)} (stored int8)`;
   return kind === 'export' ? 'stored export' : 'float';
 }

@@ -31,7 +31,8 @@ export function runJson(run: CertifyRun): string {
       started: run.started,
       elapsedSeconds: run.elapsed,
       acr: acr(run.rows),
-      certifiedAccuracy: Object.fromEntries(REPORT_RADII.map((r, i) => [String(r), accuracy[i]])),
+      // "0.00", not "0": integer-like keys would be listed before the others
+      certifiedAccuracy: Object.fromEntries(REPORT_RADII.map((r, i) => [r.toFixed(2), accuracy[i]])),
       rows: run.rows,
     },
     null,

@@ -11,7 +11,7 @@ import {
   type Sigma,
 } from '../types';
 import { DEFAULT_STATE, type CertifyState } from '../state';
-import { isStored, policyLabel, policyName } from '../bits/policy';
+import { isStored, policyFull, policyLabel, policyName, policyShort } from '../bits/policy';
 
 export type RunStatus = 'running' | 'completed' | 'cancelled' | 'error';
 
@@ -80,13 +80,20 @@ export function modelLabel(m: RunModel): string {
   return m.nChi === null ? name : `${name} IRS n_χ=${m.nChi}`;
 }
 
-/** For legends and the run's status line: like modelLabel, and says when it is the stored
- * model, e.g. "w8a8 (stored int8)", or the float model it was trained from, "float (before int8
- * training)". */
+/** For legends and the run's status line: like modelLabel, but a mixed policy reads "mixed (avg
+ * w5.5 a7.4)" (modelPolicy gives its widths), and it says when it is the stored model, e.g.
+ * "w8a8 (stored int8)", or the float model it was trained from, "float (before int8 training)". */
 export function modelTitle(m: RunModel): string {
   if (m.variant === 'float') return FLOAT_ORIGIN_TITLE;
   if (m.kind === 'float' && !m.policy) return '';
-  return m.nChi === null && isStored(m.policy, m.kind) ? policyLabel(m.policy, m.kind) : modelLabel(m);
+  if (m.nChi === null && isStored(m.policy, m.kind)) return policyLabel(m.policy, m.kind);
+  const name = policyShort(m.policy, m.kind);
+  return m.nChi === null ? name : `${name} IRS n_χ=${m.nChi}`;
+}
+
+/** A mixed policy's widths per layer (for a tooltip), "" otherwise. */
+export function modelPolicy(m: RunModel): string {
+  return m.variant === 'float' ? '' : policyFull(m.policy, m.kind);
 }
 
 /** Identifies runs that give the same rows (same model file kind, policy, data and settings).
@@ -104,9 +111,18 @@ export function runModel(run: CertifyRun): RunModel {
   return { kind: run.kind ?? 'float', policy: run.policy ?? null, nChi: run.nChi ?? null, variant: run.variant ?? null };
 }
 
+/** How many images a run covers: those it certified once it ended ("13 of 100 images,
+ * cancelled" when it stopped early), those it asks for while it runs. */
+function imagesOf(run: CertifyRun): string {
+  const asked = run.settings.count;
+  if (run.status === 'running') return `${asked} images`;
+  if (run.status === 'completed') return `${run.rows.length} images`;
+  return `${run.rows.length} of ${asked} images, ${run.status === 'error' ? 'failed' : run.status}`;
+}
+
 /** A short name for legends, e.g. "MNIST σ=0.25 w4a4 IRS n_χ=100, n=1000, seed 0 (100 images)",
- * "MNIST σ=0.25 w8a8 (stored int8), n=1000, seed 0 (100 images)" or "MNIST σ=0.25 float (before
- * int8 training), n=1000, seed 0 (100 images)". */
+ * "MNIST σ=0.25 w8a8 (stored int8), n=1000, seed 0 (13 of 100 images, cancelled)" or "MNIST
+ * σ=0.25 float (before int8 training), n=1000, seed 0 (100 images)". */
 export function runLabel(run: CertifyRun): string {
   const s = run.settings;
   const extra = [
@@ -114,7 +130,7 @@ export function runLabel(run: CertifyRun): string {
     s.alpha !== DEFAULT_STATE.alpha ? `, α=${s.alpha}` : '',
   ].join('');
   const model = modelTitle(runModel(run));
-  return `${DATASETS[run.dataset].label} σ=${run.sigma}${model ? ` ${model}` : ''}, n=${s.n}${extra}, seed ${s.seed} (${s.count} images)`;
+  return `${DATASETS[run.dataset].label} σ=${run.sigma}${model ? ` ${model}` : ''}, n=${s.n}${extra}, seed ${s.seed} (${imagesOf(run)})`;
 }
 
 /** Inserts a row keeping index order (workers finish out of order). */

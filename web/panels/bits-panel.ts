@@ -9,6 +9,7 @@ import {
   LAYERS,
   MAX_BITS,
   PRESET_BITS,
+  policyFull,
   policyLabel,
   policyName,
   samePolicy,
@@ -19,6 +20,7 @@ import type { LayerInfo, ModelInfo, ModelKind, Policy, PolicyCost, WeightHistogr
 import { BitsCost, floatCost } from './bits-cost';
 import { BitsHistogram } from './bits-histogram';
 import { bitsIntro } from './bits-intro';
+import { whatHtml } from './what';
 import { BitsLayers, type BitsKind } from './bits-layers';
 
 /** Slider moves within this many ms become one policy change (one reclassification). */
@@ -64,6 +66,7 @@ export class BitsPanel {
   ) {
     root.innerHTML = `
       <h2>Bits: run-time mixed precision</h2>
+      ${whatHtml('bits')}
       <p id="bits-intro" class="muted">${bitsIntro(null)}</p>
       <div class="controls" role="group" aria-label="presets">
         <button type="button" data-preset="float" hidden>Float</button>
@@ -104,9 +107,14 @@ export class BitsPanel {
       });
     }
     this.global.addEventListener('input', () => this.edit(uniform(Number(this.global.value))));
-    this.layerSelect.addEventListener('change', () => void this.showHistogram());
+    // the histogram's layer is part of the link
+    this.layerSelect.addEventListener('change', () => store.update({ layer: Number(this.layerSelect.value) }));
     this.draft = store.state.policy;
-    store.subscribe((s) => {
+    store.subscribe((s, prev) => {
+      if (s.layer !== prev.layer && this.layerSelect.value !== String(s.layer)) {
+        this.layerSelect.value = String(s.layer);
+      }
+      if (s.layer !== prev.layer) void this.showHistogram();
       // a link or the back button changed the policy: the controls follow
       if (this.timer === undefined && !samePolicy(s.policy, this.draft)) {
         this.draft = s.policy;
@@ -130,6 +138,7 @@ export class BitsPanel {
     this.layerSelect.replaceChildren(
       ...model.layers.map((l, i) => Object.assign(document.createElement('option'), { value: String(i), textContent: l.name })),
     );
+    this.layerSelect.value = String(Math.min(this.store.state.layer, model.layers.length - 1));
     this.render();
   }
 
@@ -138,6 +147,10 @@ export class BitsPanel {
     this.lastApplied = policy;
     this.accuracy.dataset.accuracy = String(accuracy);
     this.accuracy.textContent = `Accuracy at ${policyLabel(policy, this.kind)}: ${(100 * accuracy).toFixed(1)} % on the shipped test images`;
+    // a mixed policy's label is its mean widths: the widths per layer are in the tooltip
+    const full = policyFull(policy, this.kind);
+    if (full) this.accuracy.title = full;
+    else this.accuracy.removeAttribute('title');
     if (samePolicy(policy, this.draft) && this.timer === undefined) {
       this.root.dataset.policy = policyName(policy, this.kind);
       this.root.dataset.status = 'ready';
@@ -159,9 +172,9 @@ export class BitsPanel {
   }
 
   private selectLayer(layer: number): void {
-    if (this.layerSelect.value === String(layer)) return;
+    if (this.store.state.layer === layer) return;
     this.layerSelect.value = String(layer);
-    void this.showHistogram();
+    this.store.update({ layer });
   }
 
   /** The visitor changed the policy: show it now, send it to the store after a pause. */
@@ -193,7 +206,12 @@ export class BitsPanel {
     }
     const bits = p ? [...p.weightBits, ...p.actBits] : [];
     const same = bits.every((b) => b === bits[0]);
-    if (document.activeElement !== this.global) this.global.value = String(p && same ? bits[0] : MAX_BITS);
+    // a mixed policy parks the All-layers thumb at the mean width and says "mixed": moving it
+    // makes every layer that width
+    const mean = bits.length ? Math.round(bits.reduce((a, b) => a + b, 0) / bits.length) : MAX_BITS;
+    if (document.activeElement !== this.global) this.global.value = String(p && same ? bits[0] : mean);
+    this.global.dataset.mixed = String(Boolean(p) && !same);
+    this.global.setAttribute('aria-valuetext', !p ? 'float (32 bits)' : same ? `${bits[0]} bits` : `mixed: ${policyLabel(this.draft, this.kind)}`);
     this.globalValue.value = !p ? 'float' : same ? `${bits[0]} bit` : 'mixed';
     this.layers.show(p);
     void this.showCost();

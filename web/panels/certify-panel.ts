@@ -1,15 +1,16 @@
 // The "Certify" panel: runs randomized-smoothing certification (Cohen et al.'s CERTIFY) on
 // the first images of the test subset, or on the selected image alone, over a pool of
 // workers; shows progress with an ETA, the rows, ACR, certified accuracy and its curve; keeps
-// runs across reloads. For an int8 model it also certifies, for comparison, the float model it
+// every run across reloads (the plot overlays those of the loaded dataset and σ). For an int8 model it also certifies, for comparison, the float model it
 // was trained from. Settings live in the store (the URL); runs are plain data.
-import type { CertifyCall, CertifyPool, PoolTarget } from '../pool';
+import type { Affinity, CertifyCall, CertifyPool, PoolTarget } from '../pool';
 import { nChiOf, type State, type Store } from '../state';
-import type { CertifiedImage, CertifySettings, ModelKind } from '../types';
+import type { CertifiedImage, CertifySettings, IncrementalImage, ModelKind } from '../types';
 import {
   addRow,
   FLOAT_ORIGIN,
   runKey,
+  isIncremental,
   runLabel,
   runModel,
   runSettings,
@@ -18,7 +19,12 @@ import {
   type RunRow,
   type RunStatus,
 } from '../certify/run';
-import { loadRun, saveRun } from '../certify/storage';
+import { deleteRun, loadRuns, saveRun, storageKey } from '../certify/storage';
+import { parseRunsJson, runsJson } from '../certify/runs-file';
+import { download } from '../download';
+import { CertifyRunsList } from './certify-runs';
+import { whatHtml } from './what';
+import { ReferenceTimes } from '../certify/irs-times';
 import { CertifySettingsForm } from './certify-settings';
 import { CertifyResults } from './certify-results';
 import { CertifyPlot, type Curve } from './certify-plot';
@@ -35,6 +41,12 @@ const FLOAT_HINT =
   'For comparison: certify, with the same settings, the float model this int8 model was trained from ' +
   '(unquantized, so the bit policy and IRS do not apply); its curve overlays the int8 runs.';
 
+/** A run the panel knows: made on this page, or `restored` from the browser's storage. */
+interface Kept {
+  run: CertifyRun;
+  restored: boolean;
+}
+
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -43,6 +55,7 @@ export class CertifyPanel {
   private form: CertifySettingsForm;
   private irs: CertifyIrsControls;
   private results: CertifyResults;
+  private list: CertifyRunsList;
   private plot: CertifyPlot;
   private selectedView: SelectedCertifyView;
   private runButton: HTMLButtonElement;
@@ -50,9 +63,10 @@ export class CertifyPanel {
   private selectedButton: HTMLButtonElement;
   private cancelButton: HTMLButtonElement;
   private progress: CertifyProgress;
-  /** The run on display, and every run of this session by key (the plot's series). */
+  /** The run on display, and every known run by key (storage key), oldest first. */
   private run: CertifyRun | null = null;
-  private curves = new Map<string, Curve>();
+  private runs = new Map<string, Kept>();
+  private referenceTimes = new ReferenceTimes();
   private datasetSize: number | null = null;
   /** The loaded model's kind (runs are kept per kind); null until the page has loaded it. */
   private kind: ModelKind | null = null;
@@ -72,6 +86,7 @@ export class CertifyPanel {
   ) {
     root.innerHTML = `
       <h2>Certify: randomized smoothing</h2>
+      ${whatHtml('certify')}
       <p class="muted">CERTIFY (Cohen et al., 2019) adds Gaussian noise of the model's σ to each image: n0 noisy
         copies pick the top class, n fresh copies bound its probability p_A from below with confidence 1 − α, and
         the prediction provably cannot change within the ℓ₂ radius σ·Φ⁻¹(p_A). If p_A &lt; ½ it abstains.</p>
@@ -87,10 +102,17 @@ export class CertifyPanel {
       <div id="certify-status" class="status-row"></div>
       <div id="certify-selected-view" class="selected-view"></div>
       <div id="certify-plot" class="cert-plot" role="img" aria-label="certified accuracy against radius, one line per run"></div>
-      <div id="certify-results"></div>`;
+      <div id="certify-results"></div>
+      <div id="certify-runs-list" class="runs-list"></div>`;
     this.form = new CertifySettingsForm(root.querySelector('#certify-settings')!, store, () => this.renderButtons());
     this.irs = new CertifyIrsControls(root.querySelector('#certify-irs-controls')!, store, () => this.renderButtons());
     this.results = new CertifyResults(root.querySelector('#certify-results')!);
+    this.list = new CertifyRunsList(root.querySelector('#certify-runs-list')!, {
+      open: (key) => this.openRun(key),
+      remove: (key) => void this.removeRun(key),
+      exportAll: () => this.exportRuns(),
+      importFile: (file) => void this.importRuns(file),
+    });
     this.plot = new CertifyPlot(root.querySelector('#certify-plot')!);
     this.selectedView = new SelectedCertifyView(root.querySelector('#certify-selected-view')!);
     this.runButton = root.querySelector('#certify-run')!;
@@ -106,6 +128,26 @@ export class CertifyPanel {
     store.subscribe((s, prev) => this.stateChanged(s, prev));
     this.renderButtons();
     this.restore();
+    void this.loadKept();
+  }
+
+  /** Adds the runs kept in this browser (those of this page win) and shows the one for the
+   * settings, if any. */
+  private async loadKept(): Promise<void> {
+    const kept = await loadRuns();
+    const known = new Map(this.runs);
+    this.runs.clear();
+    for (const run of kept) {
+      if (run.status === 'running') run.status = 'cancelled'; // the page was closed mid-run
+      this.runs.set(storageKey(run), { run, restored: true });
+    }
+    for (const [key, k] of known) {
+      this.runs.delete(key);
+      this.runs.set(key, k);
+    }
+    this.restoredFor = null;
+    this.restore();
+    this.redraw();
   }
 
   /** The page loaded a model of `kind` and a test subset of `count` images (caps how many can
@@ -135,9 +177,9 @@ export class CertifyPanel {
     this.restore();
   }
 
-  /** When the model, policy or settings changed: shows the stored run for them, unless a run is
-   * going on or shown. For an int8 model, the stored run of the float model it was trained from
-   * with the same settings joins the plot (and shows when the policy has none). */
+  /** When the model, policy or settings changed: shows the kept run for them, unless a run is
+   * going on or shown. For an int8 model without one, the kept run of the float model it was
+   * trained from with the same settings shows. */
   private restore(): void {
     const m = this.model(this.store.state);
     if (this.running || !m) return;
@@ -147,27 +189,13 @@ export class CertifyPanel {
     if (key === this.restoredFor) return;
     this.restoredFor = key;
     const floatKey = this.kind === 'int8' ? runKey(s.dataset, s.sigma, runSettings(s), FLOAT_ORIGIN) : null;
-    const floatRun = floatKey ? this.stored(floatKey) : null;
-    if (floatKey && floatRun && !this.curves.has(floatKey)) {
-      this.curves.set(floatKey, { label: `${runLabel(floatRun)} (restored)`, rows: floatRun.rows });
+    const show = this.runs.get(key) ?? (floatKey ? this.runs.get(floatKey) : undefined);
+    if (show && show.run !== this.run) {
+      this.run = show.run;
+      this.results.show(show.run, show.restored);
+      this.root.dataset.status = show.run.status;
     }
-    const shown = this.run && runKey(this.run.dataset, this.run.sigma, this.run.settings, runModel(this.run)) === key;
-    const stored = shown ? null : this.stored(key);
-    if (stored) this.curves.set(key, { label: `${runLabel(stored)} (restored)`, rows: stored.rows });
-    const show = shown ? null : (stored ?? floatRun);
-    if (show) {
-      this.run = show;
-      this.results.show(show, true);
-      this.root.dataset.status = show.status;
-    }
-    if (show || floatRun) this.redraw();
-  }
-
-  /** The stored run for `key`, if any. */
-  private stored(key: string): CertifyRun | null {
-    const run = loadRun(key);
-    if (run?.status === 'running') run.status = 'cancelled'; // the page was closed mid-run
-    return run;
+    this.redraw();
   }
 
   /** The pool's workers: the page's model at its policy, or the float model it was trained from. */
@@ -183,18 +211,30 @@ export class CertifyPanel {
     return { kind: this.kind, policy: s.policy, nChi: this.irs.active(s) ? nChiOf(s) : null, variant: null };
   }
 
-  /** How each image is certified, and how many samples it draws (for the progress bar). */
-  private call(s: State, m: RunModel): { perImage: number; call: CertifyCall<RunRow> } {
+  /** How each image is certified, how many samples it draws (for the progress bar) and, for
+   * IRS, which worker caches each image's reference certificate. */
+  private call(s: State, m: RunModel): { perImage: number; call: CertifyCall<RunRow>; affinity?: Affinity<RunRow> } {
     const settings = this.engineSettings(s);
     const nChi = m.nChi;
     if (nChi === null) {
       return { perImage: s.n0 + s.n, call: (api, index, onProgress) => api.certify(index, settings, onProgress) };
     }
+    // the engine caches the stored model's certificate per image, seed and CERTIFY settings
+    const prefix = `${s.dataset}/${s.sigma}/n0=${s.n0}/n=${s.n}/alpha=${s.alpha}/seed=${s.seed}/`;
+    const affinity: Affinity<RunRow> = {
+      key: (index) => prefix + index,
+      computed: (row) => isIncremental(row) && !row.referenceCached,
+    };
     // an uncached reference certificate (the stored model's) draws n0 + n, then IRS replays n_χ
-    // (plus n0 on the full path)
+    // (plus n0 on the full path); a cached one counts with the time it first took
     return {
       perImage: s.n0 + s.n + nChi,
-      call: (api, index, onProgress) => api.certifyIncremental(index, { ...settings, nChi }, onProgress),
+      call: async (api, index, onProgress) => {
+        const row: IncrementalImage = await api.certifyIncremental(index, { ...settings, nChi }, onProgress);
+        this.referenceTimes.attribute(affinity.key(index), row);
+        return row;
+      },
+      affinity,
     };
   }
 
@@ -223,15 +263,15 @@ export class CertifyPanel {
       elapsed: 0,
       started: new Date().toISOString(),
     };
-    const key = runKey(run.dataset, run.sigma, run.settings, model);
+    const key = storageKey(run);
     this.run = run;
-    this.curves.delete(key); // a rerun replaces its series, at the end of the legend
-    this.curves.set(key, { label: runLabel(run), rows: run.rows });
+    this.runs.delete(key); // a rerun replaces its run and series, at the end of the legend
+    this.runs.set(key, { run, restored: false });
     this.results.show(run, false);
     this.begin(total, button);
     this.root.dataset.status = 'running';
     const indices = Array.from({ length: total }, (_, i) => i);
-    const { perImage, call } = this.call(s, model);
+    const { perImage, call, affinity } = this.call(s, model);
     try {
       const end = await this.pool.certify(this.target(s, model), indices, perImage, call, {
         row: (row) => {
@@ -242,7 +282,7 @@ export class CertifyPanel {
           if (performance.now() - this.lastSave > SAVE_EVERY_MS) this.save(run);
         },
         progress: (p) => this.progress.update(p),
-      });
+      }, affinity);
       run.status = end;
     } catch (e) {
       run.status = 'error';
@@ -324,7 +364,7 @@ export class CertifyPanel {
 
   private save(run: CertifyRun): void {
     this.lastSave = performance.now();
-    saveRun(run);
+    void saveRun(run);
   }
 
   /** Summary and plot change with every row: draw at most once per frame. */
@@ -337,8 +377,76 @@ export class CertifyPanel {
     });
   }
 
+  /** Makes a kept run's settings the page's and shows it. */
+  private openRun(key: string): void {
+    const kept = this.runs.get(key);
+    if (!kept || this.running) return;
+    const { run } = kept;
+    const m = runModel(run);
+    const sameModel = run.dataset === this.store.state.dataset && run.sigma === this.store.state.sigma;
+    this.store.update({
+      dataset: run.dataset,
+      sigma: run.sigma,
+      ...run.settings,
+      // the float model an int8 model was trained from ignores the policy: keep the page's
+      ...(m.variant ? {} : { policy: m.policy, irs: m.nChi !== null, nChi: m.nChi }),
+    });
+    if (!sameModel) return; // the model loads; then restore() shows the run for the settings
+    this.run = run;
+    this.results.show(run, kept.restored);
+    this.root.dataset.status = run.status;
+    this.redraw();
+  }
+
+  private async removeRun(key: string): Promise<void> {
+    const kept = this.runs.get(key);
+    if (!kept || kept.run.status === 'running') return;
+    this.runs.delete(key);
+    if (this.run === kept.run) {
+      this.run = null;
+      this.results.clear();
+      this.root.dataset.status = 'idle';
+    }
+    this.redraw();
+    await deleteRun(key);
+  }
+
+  private exportRuns(): void {
+    download('bitsmooth-certify-runs.json', runsJson([...this.runs.values()].map((k) => k.run)), 'application/json');
+  }
+
+  private async importRuns(file: File): Promise<void> {
+    try {
+      const { runs, skipped } = parseRunsJson(await file.text());
+      for (const run of runs) {
+        if (run.status === 'running') run.status = 'cancelled';
+        const key = storageKey(run);
+        if (this.runs.get(key)?.run.status === 'running') continue; // never replace the running run
+        this.runs.delete(key);
+        this.runs.set(key, { run, restored: true });
+        await saveRun(run);
+      }
+      this.restoredFor = null;
+      this.restore();
+      this.redraw();
+      this.status.notice(
+        `Imported ${runs.length} run${runs.length === 1 ? '' : 's'} from ${file.name}${skipped ? `; skipped ${skipped} unreadable entr${skipped === 1 ? 'y' : 'ies'}` : ''}.`,
+      );
+    } catch (e) {
+      this.status.error(`Could not import ${file.name}: ${message(e)}`);
+    }
+  }
+
+  /** The summary, the plot of every known run of the loaded dataset and σ, and the list of all. */
   private redraw(): void {
     this.results.update();
-    this.plot.show([...this.curves.values()]);
+    this.list.show([...this.runs].map(([key, k]) => ({ key, run: k.run, restored: k.restored })));
+    const { dataset, sigma } = this.store.state;
+    const curves: Curve[] = [];
+    for (const { run, restored } of this.runs.values()) {
+      if (run.dataset !== dataset || run.sigma !== sigma) continue;
+      curves.push({ label: `${runLabel(run)}${restored ? ' (restored)' : ''}`, rows: run.rows });
+    }
+    this.plot.show(curves);
   }
 }

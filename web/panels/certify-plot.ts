@@ -29,6 +29,19 @@ function breakpoints(curves: readonly Curve[]): number[] {
   return [...xs].sort((a, b) => a - b);
 }
 
+/** Text, grid and tick colours of an axis, from the page's CSS variables. */
+function axisColours(): Pick<uPlot.Axis, 'stroke' | 'grid' | 'ticks'> {
+  const css = getComputedStyle(document.documentElement);
+  const fg = css.getPropertyValue('--fg').trim() || '#1d2330';
+  const border = css.getPropertyValue('--border').trim() || '#dde1ea';
+  return { stroke: fg, grid: { stroke: border, width: 1 }, ticks: { stroke: border, width: 1 } };
+}
+
+/** The hovered value, or the series' first value (at r = 0) when nothing is hovered. */
+function atRest(u: uPlot, v: number | null, series: number): number {
+  return v ?? (u.data[series]?.[0] as number | null | undefined) ?? 0;
+}
+
 export class CertifyPlot {
   private plot: uPlot | null = null;
   private labels = '';
@@ -69,19 +82,22 @@ export class CertifyPlot {
       width: this.width(),
       height: HEIGHT,
       scales: { x: { time: false }, y: { range: [0, 1] } },
+      // axis colours from the page's theme (light or dark)
       axes: [
-        { label: 'radius r (ℓ₂, pixels in [0, 1])' },
-        { label: 'certified accuracy', values: (_, ticks) => ticks.map((t) => `${Math.round(t * 100)} %`) },
+        { label: 'radius r (ℓ₂, pixels in [0, 1])', ...axisColours() },
+        { label: 'certified accuracy', values: (_, ticks) => ticks.map((t) => `${Math.round(t * 100)} %`), ...axisColours() },
       ],
+      // away from the pointer the legend shows the values at r = 0 (the smoothed classifier's
+      // accuracy), not dashes
       series: [
-        { label: 'r', value: (_, v) => (v == null ? '–' : v.toFixed(3)) },
+        { label: 'r', value: (u, v, si) => atRest(u, v, si).toFixed(3) },
         ...curves.map((c, i) => ({
           label: c.label,
           stroke: COLORS[i % COLORS.length]!,
           width: 2,
           paths: steps,
           points: { show: false },
-          value: (_: uPlot, v: number | null) => (v == null ? '–' : `${(100 * v).toFixed(1)} %`),
+          value: (u: uPlot, v: number | null, si: number) => `${(100 * atRest(u, v, si)).toFixed(1)} %`,
         })),
       ],
     };

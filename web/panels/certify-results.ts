@@ -3,9 +3,9 @@
 import { DATASETS } from '../types';
 import { acr, certifiedAccuracy, REPORT_RADII } from '../certify/metrics';
 import { runCsv, runFileName, runJson } from '../certify/export';
-import { isIncremental, modelTitle, runModel, type CertifyRun } from '../certify/run';
+import { isIncremental, modelPolicy, modelTitle, runModel, type CertifyRun } from '../certify/run';
 import { policyName } from '../bits/policy';
-import { irsTimes } from '../certify/irs-times';
+import { irsTimes, referenceTime } from '../certify/irs-times';
 import { download } from '../download';
 
 /** What an IRS run's reference certificates came from: the float model or the stored w8a8 one. */
@@ -55,11 +55,28 @@ export class CertifyResults {
     // cost ("float seconds" for a float model, "w8a8 seconds" for an int8 one)
     if (run.nChi) columns.push('path', 'ζ', `${policyName(null, runModel(run).kind)} seconds`);
     const tr = document.createElement('tr');
-    tr.append(...columns.map((c) => Object.assign(document.createElement('th'), { textContent: c })));
+    const titles: Record<string, string> = {
+      path: 'incremental: the stored model\'s p_A lowered by ζ; full: certified afresh from n_χ samples (p_A was close to 1)',
+      ζ: 'upper bound on how often the policy and the stored model disagree (from the n_χ replayed samples)',
+    };
+    tr.append(...columns.map((c) => Object.assign(document.createElement('th'), { textContent: c, title: titles[c] ?? '' })));
     this.head.replaceChildren(tr);
     this.body.replaceChildren(...run.rows.map((_, i) => this.tableRow(run, i)));
     this.info.dataset.restored = String(restored);
     this.update();
+  }
+
+  /** Shows no run (the one shown was deleted). */
+  clear(): void {
+    this.run = null;
+    this.info.textContent = 'No certification run yet.';
+    this.info.dataset.restored = 'false';
+    this.info.removeAttribute('title');
+    this.summary.replaceChildren();
+    this.summary.removeAttribute('data-acr');
+    this.head.replaceChildren();
+    this.body.replaceChildren();
+    this.csv.disabled = this.json.disabled = true;
   }
 
   /** Row `at` of the shown run is new. */
@@ -77,6 +94,10 @@ export class CertifyResults {
     const s = run.settings;
     const workers = `${run.workers} worker${run.workers > 1 ? 's' : ''}`;
     const model = modelTitle(runModel(run));
+    // a mixed policy's title is its mean widths: the widths per layer are in the tooltip
+    const full = modelPolicy(runModel(run));
+    if (full) this.info.title = full;
+    else this.info.removeAttribute('title');
     this.info.textContent =
       `${DATASETS[run.dataset].label} σ=${run.sigma}${model ? ` ${model}` : ''}, n0=${s.n0}, n=${s.n}, α=${s.alpha}, seed ${s.seed}, ${workers}: ` +
       `${run.status}, ${run.rows.length} of ${s.count} requested images in ${run.elapsed.toFixed(1)} s` +
@@ -93,8 +114,8 @@ export class CertifyResults {
     this.summary.dataset.acr = String(value);
     const times = irsTimes(rows);
     const timing = times
-      ? `<p id="certify-irs-times" data-irs="${times.irs}" data-reference="${times.reference}">IRS ${times.irs.toFixed(2)} s vs full certification ${times.reference.toFixed(2)} s` +
-        ` <span class="muted">(the ${referenceName(run)}'s CERTIFY${times.cached ? `; ${times.cached} reused from cache, time of their first run not counted` : ''};` +
+      ? `<p id="certify-irs-times" data-irs="${times.irs}" data-reference="${times.reference}" data-cached="${times.cached}">IRS ${times.irs.toFixed(2)} s vs full certification ${times.reference.toFixed(2)} s` +
+        ` <span class="muted">(the ${referenceName(run)}'s CERTIFY${times.cached ? `; ${times.cached} reused from a worker's cache, counted with the time they took when first computed` : ''};` +
         ` ${times.incremental} of ${rows.length} images on the incremental path)</span></p>`
       : '';
     this.summary.innerHTML = `
@@ -123,7 +144,7 @@ export class CertifyResults {
     ];
     if (isIncremental(r)) {
       tr.dataset.path = r.path;
-      cells.push(r.path, r.zeta === null ? '—' : r.zeta.toFixed(4), r.referenceCached ? 'cached' : r.referenceSeconds.toFixed(2));
+      cells.push(r.path, r.zeta === null ? '—' : r.zeta.toFixed(4), `${referenceTime(r).toFixed(2)}${r.referenceCached ? ' (cached)' : ''}`);
     }
     tr.append(
       ...cells.map((text) => {

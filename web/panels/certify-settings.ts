@@ -1,6 +1,6 @@
 // The certification settings form: one input per setting, validated with the same rules as a
 // link (web/state.ts), written to the store when valid, and a warning when a run will be long.
-import { MAX_WORKERS, parseSetting, WHOLE_RANGES, type CertifyKey, type State, type Store } from '../state';
+import { MAX_WORKERS, readSetting, settingRange, WHOLE_RANGES, type CertifyKey, type State, type Store } from '../state';
 
 interface Field {
   key: CertifyKey;
@@ -23,7 +23,10 @@ const LARGE_SAMPLES = 2_000_000;
 
 export class CertifySettingsForm {
   private inputs = new Map<CertifyKey, HTMLInputElement>();
-  private invalid = new Set<CertifyKey>();
+  /** Fields that hold an invalid value, with the text the visitor typed. */
+  private invalid = new Map<CertifyKey, string>();
+  /** A value that was adjusted (workers clamped to the device's cores), said once. */
+  private adjusted: string | null = null;
   private warning: HTMLElement;
   private datasetSize: number | null = null;
 
@@ -75,15 +78,20 @@ export class CertifySettingsForm {
 
   private read(key: CertifyKey): void {
     const input = this.inputs.get(key)!;
-    const value = parseSetting(key, input.value.trim());
+    const text = input.value.trim();
+    const read = readSetting(key, text);
     const wasValid = this.valid;
-    if (value === null) {
-      this.invalid.add(key);
+    this.adjusted = null;
+    if ('error' in read) {
+      this.invalid.set(key, text);
       input.setAttribute('aria-invalid', 'true');
     } else {
       this.invalid.delete(key);
       input.removeAttribute('aria-invalid');
-      this.store.update({ [key]: value });
+      if (read.note) this.adjusted = `${FIELDS.find((f) => f.key === key)!.label}: ${read.note}.`;
+      // written back canonically: "1e3" shows as 1000
+      input.value = String(read.value);
+      this.store.update({ [key]: read.value });
     }
     this.renderWarning(this.store.state);
     if (wasValid !== this.valid) this.onValidity();
@@ -100,9 +108,13 @@ export class CertifySettingsForm {
   private renderWarning(s: State): void {
     const notes: string[] = [];
     if (this.invalid.size) {
-      const names = FIELDS.filter((f) => this.invalid.has(f.key)).map((f) => `${f.label} (${f.hint})`);
-      notes.push(`Fix ${names.join(', ')} to certify.`);
+      const wrong = FIELDS.filter((f) => this.invalid.has(f.key)).map((f) => {
+        const text = this.invalid.get(f.key)!;
+        return `${f.label} must be ${settingRange(f.key)} (${text === '' ? 'it is empty or not a number' : `got ${text}`})`;
+      });
+      notes.push(`Fix ${wrong.join('; ')} to certify.`);
     }
+    if (this.adjusted) notes.push(this.adjusted);
     const images = Math.min(s.count, this.datasetSize ?? s.count);
     if (this.datasetSize !== null && s.count > this.datasetSize) {
       notes.push(`Only ${this.datasetSize.toLocaleString('en')} test images ship with the site; all of them will be certified.`);

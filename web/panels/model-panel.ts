@@ -3,6 +3,7 @@
 import { DATASETS, SIGMAS, type DatasetName, type Loaded, type Sigma } from '../types';
 import { modelInfoHtml } from './model-info';
 import type { Store } from '../state';
+import { whatHtml } from './what';
 
 export class ModelPanel {
   private dataset: HTMLSelectElement;
@@ -12,6 +13,7 @@ export class ModelPanel {
   constructor(root: HTMLElement, private store: Store) {
     root.innerHTML = `
       <h2>Model</h2>
+      ${whatHtml('model')}
       <div class="controls">
         <label>Dataset
           <select id="dataset">${Object.entries(DATASETS)

@@ -45,8 +45,10 @@ export class StatusPanel {
     this.show(message, 'error');
   }
 
-  notice(message: string): void {
-    this.show(message, 'notice');
+  /** `append`: add to a notice already shown (e.g. about the same link) instead of replacing it. */
+  notice(message: string, append = false): void {
+    const shown = !this.banner.hidden && this.banner.className === 'notice';
+    this.show(append && shown ? `${this.banner.textContent} ${message}` : message, 'notice');
   }
 
   clear(): void {
