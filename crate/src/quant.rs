@@ -281,7 +281,12 @@ impl ActScales {
                         ((t as i32 - bits as i32).abs(), std::cmp::Reverse(t))
                     })
                     .expect("at least one trained bit-width");
-                scales[k] * levels(trained[k]) / levels(bits)
+                if trained[k] == bits {
+                    // Exactly the learned scale: s·L/L need not round back to s in f32.
+                    scales[k]
+                } else {
+                    scales[k] * levels(trained[k]) / levels(bits)
+                }
             }
         }
     }
@@ -556,6 +561,91 @@ mod tests {
         assert!(switchable
             .apply(&mut m, &Policy::uniform(3, 4, 4).unwrap())
             .is_err());
+    }
+
+    #[test]
+    fn ptq_weights_and_activation_scales_follow_the_formulas_written_out() {
+        // apply_ptq at a mixed policy against DESIGN §3 computed here in plain loops:
+        // s_8 = max|W_c|/127, q_8 = clip(round_half_even(W/s_8), −128, 127),
+        // q_l = clip(⌊q_8/2^(8−l) + ½⌋, −2^(l−1), 2^(l−1) − 1), Ŵ = q_l·s_8·2^(8−l); input
+        // scale = (largest calibration input of the layer)/(2^b − 1).
+        use crate::model::{Model, ModelMeta};
+        use candle_core::Device;
+        let dev = Device::Cpu;
+        let x = Tensor::rand(0f32, 1f32, (4, 1, 28, 28), &dev).unwrap();
+        let float = Model::init(ModelMeta::new("mnist", 0.25), 9, &dev).unwrap();
+        let maxima = float.input_maxima(&x).unwrap();
+        let policy = Policy {
+            weight_bits: vec![8, 4, 2, 6, 4, 2, 4, 8],
+            act_bits: vec![8, 3, 5, 8, 2, 6, 4, 7],
+        };
+        let mut ptq = Model::init(ModelMeta::new("mnist", 0.25), 9, &dev).unwrap();
+        apply_ptq(&mut ptq, &policy, &x).unwrap();
+        for (i, max_input) in maxima.iter().enumerate() {
+            let w = float.weights[i]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let out = float.layers[i].out_channels;
+            let per = w.len() / out;
+            let l = policy.weight_bits[i] as i32;
+            let step = 2f32.powi(8 - l);
+            let (lo, hi) = (-(2f32.powi(l - 1)), 2f32.powi(l - 1) - 1.0);
+            let mut want = Vec::with_capacity(w.len());
+            for c in 0..out {
+                let row = &w[c * per..(c + 1) * per];
+                let mut max = 0f32;
+                for v in row {
+                    max = max.max(v.abs());
+                }
+                let s8 = max / 127.0;
+                for v in row {
+                    let q8 = (v / s8).round_ties_even().clamp(-128.0, 127.0);
+                    let ql = (q8 / step + 0.5).floor().clamp(lo, hi);
+                    want.push(ql * (s8 * step));
+                }
+            }
+            let got = ptq.weights[i]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert_eq!(got, want, "layer {i} weights");
+            if i == 0 {
+                assert_eq!(ptq.input_quant[0], None, "the stem's input stays float");
+            } else {
+                let b = policy.act_bits[i] as i32;
+                let scale = max_input / (2f32.powi(b) - 1.0);
+                assert_eq!(
+                    ptq.input_quant[i],
+                    Some(crate::model::ActQuant {
+                        scale,
+                        bits: b as u8
+                    }),
+                    "layer {i} input"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn double_rounding_of_a_small_layer_by_hand() {
+        // Row 0: max 0.5, s = 0.5/127: W/s = 127, −63.5, 25.4 → q_8 = 127, −64 (tie to even),
+        // 25. Row 1: max 1, s = 1/127: 0, −127, 38.1 → 0, −127, 38.
+        // 4 bits (÷16, ties up): 7.94→8→7 (clamp), −4→−4, 1.56→2, 0, −7.94→−8, 2.375→2.
+        // 2 bits (÷64): 1.98→2→1 (clamp), −1→−1, 0.39→0, 0, −1.98→−2, 0.59→1.
+        let w = [0.5f32, -0.25, 0.1, 0.0, -1.0, 0.3];
+        let qw = QuantizedWeights::from_float(&w, &[2, 3]).unwrap();
+        assert_eq!(qw.scales, vec![0.5 / 127.0, 1.0 / 127.0]);
+        assert_eq!(qw.q, vec![127, -64, 25, 0, -127, 38]);
+        assert_eq!(qw.integers_at(4).unwrap(), vec![7, -4, 2, 0, -8, 2]);
+        assert_eq!(qw.integers_at(2).unwrap(), vec![1, -1, 0, 0, -2, 1]);
+        let (s0, s1) = (0.5f32 / 127.0 * 16.0, 1.0f32 / 127.0 * 16.0);
+        assert_eq!(
+            qw.dequantize(4).unwrap(),
+            vec![7.0 * s0, -4.0 * s0, 2.0 * s0, 0.0, -8.0 * s1, 2.0 * s1]
+        );
     }
 
     #[test]

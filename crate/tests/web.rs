@@ -100,6 +100,128 @@ fn certification_counts_equal_the_native_cli_run_for_the_same_seed() {
     }
 }
 
+/// The first 8 Fashion-MNIST test images, made like [`IMAGES`].
+const FASHION_IMAGES: &[u8] = include_bytes!("fixtures/fashion-test.bsds");
+const FASHION_MODEL: &[u8] = include_bytes!("../../public/models/fashion-sigma0.5.safetensors");
+
+/// Certification of two shipped models by the candle reference, natively, at every trained
+/// width and one mixed policy (the learned activation scales and BN sets of each width):
+/// `bash crate/tests/fixtures/policies/make.sh` (n0 = 100, n = 200, seed 7, 2 images).
+const POLICY_RUNS: [(&str, &str); 10] = [
+    (
+        "mnist w8a8",
+        include_str!("fixtures/policies/mnist-sigma0.25-w8a8.tsv"),
+    ),
+    (
+        "mnist w6a6",
+        include_str!("fixtures/policies/mnist-sigma0.25-w6a6.tsv"),
+    ),
+    (
+        "mnist w4a4",
+        include_str!("fixtures/policies/mnist-sigma0.25-w4a4.tsv"),
+    ),
+    (
+        "mnist w2a2",
+        include_str!("fixtures/policies/mnist-sigma0.25-w2a2.tsv"),
+    ),
+    (
+        "mnist mixed",
+        include_str!("fixtures/policies/mnist-sigma0.25-mixed.tsv"),
+    ),
+    (
+        "fashion w8a8",
+        include_str!("fixtures/policies/fashion-sigma0.5-w8a8.tsv"),
+    ),
+    (
+        "fashion w6a6",
+        include_str!("fixtures/policies/fashion-sigma0.5-w6a6.tsv"),
+    ),
+    (
+        "fashion w4a4",
+        include_str!("fixtures/policies/fashion-sigma0.5-w4a4.tsv"),
+    ),
+    (
+        "fashion w2a2",
+        include_str!("fixtures/policies/fashion-sigma0.5-w2a2.tsv"),
+    ),
+    (
+        "fashion mixed",
+        include_str!("fixtures/policies/fashion-sigma0.5-mixed.tsv"),
+    ),
+];
+
+/// The policy a fixture was made at (`make.sh`'s `--bits B` or its mixed policy).
+fn fixture_policy(name: &str) -> bitsmooth::quant::Policy {
+    use bitsmooth::quant::Policy;
+    match name.split(' ').nth(1).unwrap() {
+        "mixed" => Policy {
+            weight_bits: vec![8, 4, 2, 6, 4, 2, 4, 8],
+            act_bits: vec![8, 6, 4, 2, 8, 4, 6, 2],
+        },
+        uniform => {
+            let b: u8 = uniform[1..2].parse().unwrap();
+            Policy::uniform(8, b, b).unwrap()
+        }
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn both_executors_certify_shipped_models_at_their_widths_like_the_native_reference() {
+    use bitsmooth::exec::CpuExecutor;
+    use bitsmooth::smoothing::{certify, BaseClassifier, CertifyParams, NoiseKey};
+    for (name, tsv) in POLICY_RUNS {
+        let (bytes, images) = if name.starts_with("mnist") {
+            (MODEL, IMAGES)
+        } else {
+            (FASHION_MODEL, FASHION_IMAGES)
+        };
+        let loaded = bitsmooth::checkpoint::load(bytes).unwrap();
+        let mut model = loaded.model;
+        loaded
+            .switchable
+            .unwrap()
+            .apply(&mut model, &fixture_policy(name))
+            .unwrap();
+        let mut exec = CpuExecutor::new(&model).unwrap();
+        let data = Dataset::from_bytes(images).unwrap();
+        let params = CertifyParams {
+            n0: 100,
+            n: 200,
+            batch: 100,
+            ..CertifyParams::new(model.meta.sigma)
+        };
+        let rows: Vec<&str> = tsv.lines().skip(1).collect();
+        assert_eq!(rows.len(), 2, "{name}");
+        for line in rows {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let idx: usize = cols[0].parse().unwrap();
+            let run = |f: &mut dyn BaseClassifier| {
+                certify(
+                    f,
+                    data.image(idx),
+                    &params,
+                    NoiseKey::new(7, idx as u32),
+                    &mut |_, _| true,
+                )
+                .unwrap()
+                .completed()
+                .unwrap()
+            };
+            let (candle, fast) = (run(&mut model), run(&mut exec));
+            assert_eq!(fast.counts, candle.counts, "{name} image {idx}");
+            assert_eq!(fast.counts_n0, candle.counts_n0, "{name} image {idx}");
+            let predict = candle.prediction.map_or(-1, |c| c as i64);
+            assert_eq!(
+                predict.to_string(),
+                cols[2],
+                "{name} image {idx}: prediction"
+            );
+            assert_eq!(candle.n_a.to_string(), cols[6], "{name} image {idx}: nA");
+            assert_eq!(candle.n.to_string(), cols[7], "{name} image {idx}: n");
+        }
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod through_the_js_api {
     use super::*;
