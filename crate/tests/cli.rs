@@ -492,3 +492,128 @@ fn incremental_certification_from_a_reference_tsv_equals_recertifying_the_refere
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("n = 400"));
 }
+
+#[test]
+fn incremental_certification_refuses_a_reference_made_with_other_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let model = "public/models/mnist-sigma0.25.safetensors";
+    let base = |sigma: &str, seed: &str| -> Vec<String> {
+        [
+            "certify",
+            "--model",
+            model,
+            "--data",
+            "crate/tests/fixtures/mnist-test.bsds",
+            "--n0",
+            "10",
+            "--n",
+            "100",
+            "--count",
+            "2",
+            "--sigma",
+            sigma,
+            "--seed",
+            seed,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |args: Vec<String>, extra: &[&str]| {
+        let mut args = args;
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bitsmooth(&args)
+    };
+    // the reference: the stored model (w8a8) at σ = 0.5, seed 1
+    let reference = path("w8.tsv");
+    let out = run(base("0.5", "1"), &["--out", &reference]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // its sidecar records what its soundness depends on; the TSV keeps Cohen's columns
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{reference}.json")).unwrap())
+            .unwrap();
+    assert_eq!(sidecar["sigma"], 0.5);
+    assert_eq!(sidecar["seed"], 1);
+    assert_eq!(sidecar["n"], 100);
+    assert_eq!(sidecar["n0"], 10);
+    assert_eq!(sidecar["alpha"], 0.001);
+    assert_eq!(sidecar["model_kind"], "int8");
+    assert_eq!(
+        sidecar["policy"]["weight_bits"],
+        serde_json::json!(vec![8; 8])
+    );
+    assert_eq!(sidecar["model_sha256"].as_str().unwrap().len(), 64);
+    assert!(sidecar["noise_generator"]
+        .as_str()
+        .unwrap()
+        .starts_with("Philox-4x32-10"));
+    assert_eq!(
+        std::fs::read_to_string(&reference).unwrap().lines().next(),
+        Some("idx\tlabel\tpredict\tradius\tcorrect\ttime\tnA\tn")
+    );
+
+    let irs = |sigma: &str, seed: &str, reference: &str, n_chi: &str| {
+        run(
+            base(sigma, seed),
+            &[
+                "--bits",
+                "2",
+                "--incremental",
+                "--n-chi",
+                n_chi,
+                "--reference",
+                reference,
+                "--out",
+                &path("irs.tsv"),
+            ],
+        )
+    };
+    // the same settings: accepted
+    let out = irs("0.5", "1", &reference, "20");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // another seed or σ: refused, naming the field and both values
+    for (sigma, seed, message) in [
+        ("0.5", "2", "made with seed = 1, this run uses seed = 2"),
+        ("0.25", "1", "made with σ = 0.5, this run uses σ = 0.25"),
+    ] {
+        let out = irs(sigma, seed, &reference, "20");
+        assert!(!out.status.success(), "σ {sigma} seed {seed} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{err}");
+    }
+    // n_χ larger than the reference's n
+    let out = irs("0.5", "1", &reference, "101");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--n-chi 101 is larger than the reference's n = 100"),
+        "{err}"
+    );
+    // a reference certified at w4a4, not at the stored w8a8 that IRS uses as f
+    let w4 = path("w4.tsv");
+    assert!(run(base("0.5", "1"), &["--bits", "4", "--out", &w4])
+        .status
+        .success());
+    let err = String::from_utf8_lossy(&irs("0.5", "1", &w4, "20").stderr).to_string();
+    assert!(
+        err.contains("made with policy = w4a4, this run uses policy = w8a8"),
+        "{err}"
+    );
+    // no sidecar (an older TSV, or one written by hand)
+    let bare = path("bare.tsv");
+    std::fs::copy(&reference, &bare).unwrap();
+    let err = String::from_utf8_lossy(&irs("0.5", "1", &bare, "20").stderr).to_string();
+    assert!(
+        err.contains("has no readable settings file") && err.contains("bare.tsv.json"),
+        "{err}"
+    );
+}

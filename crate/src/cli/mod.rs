@@ -79,7 +79,29 @@ fn load_dataset(path: &Path) -> Result<Dataset> {
 }
 
 fn load_model(path: &Path) -> Result<Loaded> {
-    checkpoint::load(&read(path)?).map_err(|e| Error::Model(format!("{}: {e}", path.display())))
+    load_model_from(path, &read(path)?)
+}
+
+/// The model in `bytes`, read from `path` (named in errors).
+fn load_model_from(path: &Path, bytes: &[u8]) -> Result<Loaded> {
+    checkpoint::load(bytes).map_err(|e| Error::Model(format!("{}: {e}", path.display())))
+}
+
+/// Refuses an image range that is empty or runs past the dataset.
+fn check_images(set: &Dataset, skip: usize, count: usize) -> Result<()> {
+    if count == 0 {
+        return Err(Error::Invalid(if set.is_empty() {
+            "the dataset holds no images".into()
+        } else if skip >= set.len() {
+            format!(
+                "--skip {skip} leaves no images: the dataset has {}",
+                set.len()
+            )
+        } else {
+            "--count 0 selects no images: give at least 1".into()
+        }));
+    }
+    set.check_range(skip, count)
 }
 
 /// Training images shipped to the site for calibrating activation quantizers.
