@@ -234,14 +234,19 @@ fn eval_at_a_bit_policy_reports_policy_bops_and_size() {
     let w4: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let macs = w4["macs"].as_u64().unwrap();
     let weights = w4["weights"].as_u64().unwrap();
-    assert_eq!(w4["bops"].as_u64().unwrap(), macs * 16);
+    assert_eq!(macs, 2_174_816);
+    // BOPs by hand: the stem's 8·1·9·28² = 56,448 MACs multiply 4-bit weights by the float
+    // image + noise (32 bits, never quantized); the other 2,118,368 MACs are 4 × 4 bits:
+    // 7,225,344 + 33,893,888
+    assert_eq!(w4["bops"].as_u64().unwrap(), 41_119_232);
     assert_eq!(w4["size_bytes"].as_f64().unwrap(), weights as f64 / 2.0);
     assert_eq!(
         w4["policy"]["weight_bits"],
         serde_json::json!([4, 4, 4, 4, 4, 4, 4, 4])
     );
     // the shipped int8 model runs at w8a8 unless told otherwise
-    assert_eq!(stored["bops"].as_u64().unwrap(), macs * 64);
+    // 56,448·8·32 + 2,118,368·64 = 14,450,688 + 135,575,552
+    assert_eq!(stored["bops"].as_u64().unwrap(), 150_026_240);
     assert_eq!(stored["policy"]["act_bits"], serde_json::json!(vec![8; 8]));
     // trained jointly at 4 bits, it loses little there
     assert!(w4["accuracy"].as_f64().unwrap() > stored["accuracy"].as_f64().unwrap() - 0.01);
@@ -249,6 +254,18 @@ fn eval_at_a_bit_policy_reports_policy_bops_and_size() {
     let mixed = eval_json(&["--policy", "8,6,4,4,4,4,6,8", "--act-bits", "8"]);
     let mixed: serde_json::Value = serde_json::from_slice(&mixed.stdout).unwrap();
     assert_eq!(mixed["policy"]["act_bits"], serde_json::json!(vec![8; 8]));
+    // w2a2: 56,448·2·32 + 2,118,368·4 = 3,612,672 + 8,473,472; the stem's activation bits
+    // change nothing (its input is not quantized)
+    for acts in ["2", "8,2,2,2,2,2,2,2"] {
+        let out = eval_json(&["--policy", "2,2,2,2,2,2,2,2", "--act-bits", acts]);
+        let w2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            w2["bops"].as_u64().unwrap(),
+            12_086_144,
+            "--act-bits {acts}"
+        );
+        assert_eq!(w2["layers"][0]["macs"], 56_448);
+    }
 }
 
 #[test]

@@ -54,7 +54,8 @@ fn eval_cmd(
     let mut loaded = load_model(model_path)?;
     let policy = quant.apply(&mut loaded, Path::new("data"))?;
     let model = loaded.model;
-    // float weights and activations count as 32 bits (quant::FLOAT_BITS)
+    // float weights and activations count as 32 bits (quant::FLOAT_BITS), and so does the
+    // first layer's input (image + noise), which is never quantized
     let costs = quant::layer_costs(&model.layers, policy.as_ref())?;
     let bops: u64 = costs.iter().map(|c| c.bops).sum();
     let size_bytes: f64 = costs.iter().map(|c| c.size_bytes).sum();
