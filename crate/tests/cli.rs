@@ -634,3 +634,91 @@ fn incremental_certification_refuses_a_reference_made_with_other_settings() {
         "{err}"
     );
 }
+
+#[test]
+fn eval_refuses_a_range_of_no_images() {
+    for (args, message) in [
+        (vec!["--count", "0"], "--count 0 selects no images"),
+        (
+            vec!["--skip", "1000"],
+            "--skip 1000 leaves no images: the dataset has 1000",
+        ),
+        (vec!["--skip", "1001"], "--skip 1001 leaves no images"),
+        (
+            vec!["--skip", "990", "--count", "20"],
+            "images 990..1010 requested",
+        ),
+    ] {
+        let mut all = vec![
+            "eval",
+            "--model",
+            "public/models/mnist-sigma0.25.safetensors",
+            "--data",
+            "public/data/mnist-test.bsds",
+        ];
+        all.extend_from_slice(&args);
+        let out = bitsmooth(&all);
+        assert!(!out.status.success(), "{args:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = bitsmooth(&[
+        "certify",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--data",
+        "crate/tests/fixtures/mnist-test.bsds",
+        "--count",
+        "0",
+        "--out",
+        "/dev/null",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--count 0 selects no images"));
+}
+
+#[test]
+fn a_shipped_model_with_one_changed_weight_byte_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(root().join("public/models/mnist-sigma0.25.safetensors")).unwrap();
+    // where block2.conv2's int8 weights sit: after the 8-byte header length and the header
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let offsets = &header["block2.conv2.weight.q"]["data_offsets"];
+    let (start, end) = (
+        offsets[0].as_u64().unwrap() as usize,
+        offsets[1].as_u64().unwrap() as usize,
+    );
+    assert_eq!(end - start, 48 * 48 * 9);
+    let mut flipped = bytes.clone();
+    // one weight's lowest bit: a valid int8 either way, so only the digest can tell
+    flipped[8 + header_len + (start + end) / 2] ^= 0x01;
+    let file = dir.path().join("flipped.safetensors");
+    std::fs::write(&file, &flipped).unwrap();
+    let out = bitsmooth(&["eval", "--model", file.to_str().unwrap(), "--count", "1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("flipped.safetensors")
+            && err.contains("the weights do not match the digest recorded in the file: corrupted?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn restamp_keeps_every_tensor_and_a_stamped_file_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read(root().join("public/models/mnist-sigma0.25.safetensors")).unwrap();
+    let file = dir.path().join("m.safetensors");
+    std::fs::write(&file, &original).unwrap();
+    let out = bitsmooth(&["restamp", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already stamped"));
+    assert_eq!(std::fs::read(&file).unwrap(), original);
+    let out = bitsmooth(&["restamp", "no/such.safetensors"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read no/such.safetensors"));
+}

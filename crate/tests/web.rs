@@ -124,6 +124,19 @@ mod through_the_js_api {
         // a corrupt model after a good one keeps the good one
         let half = &MODEL[..MODEL.len() / 2];
         assert!(message(engine.load_model(half).unwrap_err()).contains("truncated or corrupt"));
+        // one weight byte changed after saving: the recorded digest refuses it
+        let mut flipped = MODEL.to_vec();
+        let header_len = u64::from_le_bytes(MODEL[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&MODEL[8..8 + header_len]).unwrap();
+        let start = header["block2.conv2.weight.q"]["data_offsets"][0]
+            .as_u64()
+            .unwrap() as usize;
+        flipped[8 + header_len + start + 1000] ^= 0x01;
+        let err = message(engine.load_model(&flipped).unwrap_err());
+        assert!(
+            err.contains("the weights do not match the digest recorded in the file: corrupted?"),
+            "{err}"
+        );
         assert!(engine.classify(0, 8).is_ok());
         assert!(message(engine.classify(4, 8).unwrap_err()).contains("images 4..12"));
         assert!(message(engine.noisy_counts(0, 0, 0.25, 1).unwrap_err()).contains("copies"));

@@ -1,6 +1,6 @@
 //! `eval`: clean accuracy, per-layer structure, MACs, BOPs and size of a model at a policy.
 
-use super::{default_test_set, load_dataset, load_model, PolicyArgs};
+use super::{check_images, default_test_set, load_dataset, load_model, PolicyArgs};
 use crate::error::Result;
 use crate::eval;
 use crate::quant;
@@ -64,6 +64,7 @@ fn eval_cmd(
         .unwrap_or_else(|| default_test_set(Path::new("data"), &model.meta.dataset));
     let set = load_dataset(&data_path)?;
     let count = count.unwrap_or(set.len().saturating_sub(skip));
+    check_images(&set, skip, count)?;
     let result = eval::evaluate(&model, &set, skip, count, &mut |_, _| {})?;
     let layers: Vec<serde_json::Value> = model
         .layers

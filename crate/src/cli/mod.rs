@@ -8,6 +8,7 @@ mod eval;
 mod export;
 mod policy_args;
 mod prepare_data;
+mod restamp;
 mod train;
 
 use crate::checkpoint::{self, Loaded};
@@ -43,6 +44,10 @@ enum Command {
     /// Certify test images with randomized smoothing (CERTIFY, Cohen et al. 2019) and write
     /// one TSV row per image: idx label predict radius correct time nA n.
     Certify(certify::CertifyArgs),
+    /// Write the digest of each model file's tensors into its metadata (files saved before
+    /// loading verified one); tensors stay byte-identical.
+    #[command(hide = true)]
+    Restamp(restamp::RestampArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -52,6 +57,7 @@ pub fn run() -> Result<()> {
         Command::Export(args) => export::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Certify(args) => certify::run(args),
+        Command::Restamp(args) => restamp::run(args),
     }
 }
 
