@@ -90,7 +90,11 @@ fn load_model(path: &Path) -> Result<Loaded> {
 
 /// The model in `bytes`, read from `path` (named in errors).
 fn load_model_from(path: &Path, bytes: &[u8]) -> Result<Loaded> {
-    checkpoint::load(bytes).map_err(|e| Error::Model(format!("{}: {e}", path.display())))
+    checkpoint::load(bytes).map_err(|e| match e {
+        // "model file: PATH: what", not "model file: PATH: model file: what"
+        Error::Model(what) => Error::Model(format!("{}: {what}", path.display())),
+        other => Error::Model(format!("{}: {other}", path.display())),
+    })
 }
 
 /// Refuses an image range that is empty or runs past the dataset.
