@@ -26,7 +26,15 @@ async function shown(page: Page) {
   };
 }
 
-test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits × bits', async ({ page }) => {
+// BOPs per image by hand (MACs from the architecture in crate/src/model.rs): the stem has
+// 8·1·9·28² = 56,448 MACs and multiplies its B-bit weights by the float image + noise (32 bits,
+// never quantized); the other seven layers have 2,174,816 − 56,448 = 2,118,368 MACs at B × B bits.
+const STEM_MACS = 56_448;
+const bopsAt = (b: number) => STEM_MACS * b * 32 + 2_118_368 * b * b;
+// 32-bit float everywhere: 2,174,816 · 32 · 32
+const FLOAT_BOPS = 2_227_011_584;
+
+test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits × bits, the stem at a 32-bit input', async ({ page }) => {
   const seen = watch(page);
   await page.goto('./#dataset=mnist&sigma=0.25');
   // the shipped int8 model runs as stored, at w8a8; BOPs and size are against 32-bit float
@@ -38,10 +46,16 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   await expect(page.locator('#bits-global-value')).toHaveText('8 bit');
   const stored = await shown(page);
   expect(stored.accuracy).toBeGreaterThan(0.97);
-  expect(stored.bops).toBe(stored.floatBops / 16);
+  expect(stored.floatBops).toBe(FLOAT_BOPS);
+  // 56,448·8·32 + 2,118,368·64 = 14,450,688 + 135,575,552
+  expect(stored.bops).toBe(150_026_240);
   expect(stored.bytes).toBe(stored.floatBytes / 4);
-  await expect(page.locator('#bits-bops')).toContainText('16× smaller than 32-bit float');
+  await expect(page.locator('#bits-bops')).toContainText('15× smaller than 32-bit float');
   await expect(page.locator('#bits-layers tbody tr')).toHaveCount(8);
+  // the stem's input is not quantized: no activation slider there, and it says so
+  await expect(page.locator('input#bits-a-0')).toHaveCount(0);
+  await expect(page.locator('#bits-a-0')).toContainText('32-bit float: the image + noise, not quantized');
+  await expect(page.locator('input#bits-a-1')).toHaveCount(1);
   // pressing the pressed preset again changes nothing, and the panel is ready again at once
   await page.getByRole('button', { name: 'w8a8' }).click();
   await expect(bits(page)).toHaveAttribute('data-status', 'ready', { timeout: 2_000 });
@@ -50,13 +64,16 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   await applied(page, 'w4a4');
   await expect(page).toHaveURL(/w=4,4,4,4,4,4,4,4&a=4,4,4,4,4,4,4,4/);
   const w4 = await shown(page);
-  expect(w4.bops).toBe(stored.floatBops / 64);
+  // 56,448·4·32 + 2,118,368·16 = 7,225,344 + 33,893,888
+  expect(w4.bops).toBe(41_119_232);
+  expect(w4.bops).toBe(bopsAt(4));
   expect(w4.bytes).toBe(stored.floatBytes / 8);
-  await expect(page.locator('#bits-bops')).toContainText('64× smaller than 32-bit float');
+  await expect(page.locator('#bits-bops')).toContainText('54× smaller than 32-bit float');
   const layers = await page
     .locator('#bits-layers tbody tr')
     .evaluateAll((trs) => trs.map((tr) => [Number((tr as HTMLElement).dataset.macs), Number((tr as HTMLElement).dataset.bops)]));
-  for (const [macs, bops] of layers) expect(bops).toBe(macs! * 4 * 4);
+  expect(layers[0]).toEqual([STEM_MACS, STEM_MACS * 4 * 32]);
+  for (const [macs, bops] of layers.slice(1)) expect(bops).toBe(macs! * 4 * 4);
   expect(layers.reduce((t, [, b]) => t + b!, 0)).toBe(w4.bops);
   expect(w4.accuracy).toBeGreaterThan(0.9);
 
@@ -64,7 +81,8 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   await applied(page, 'w2a2');
   const w2 = await shown(page);
   expect(w2.accuracy).toBeLessThan(stored.accuracy);
-  expect(w2.bops).toBe(stored.floatBops / 256);
+  // 56,448·2·32 + 2,118,368·4 = 3,612,672 + 8,473,472
+  expect(w2.bops).toBe(12_086_144);
 
   // one slider by keyboard: the stem's weights 2 → 3 bits
   await page.locator('#bits-w-0').focus();
@@ -77,7 +95,9 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   const stem = page.locator('#bits-layers tbody tr[data-layer="0"]');
   const stemMacs = Number(await stem.getAttribute('data-macs'));
   const mixed = await shown(page);
-  expect(mixed.bops).toBe(w2.bops + stemMacs * 2);
+  // one more weight bit in the stem, against its 32-bit input
+  expect(stemMacs).toBe(STEM_MACS);
+  expect(mixed.bops).toBe(w2.bops + STEM_MACS * 32);
   expect(mixed.bytes).toBeGreaterThan(w2.bytes);
 
   // the global slider sets every layer: back up to 8 bits, and the accuracy recovers
@@ -87,7 +107,8 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   await page.locator('#bits-global').fill('6');
   await applied(page, 'w6a6');
   const w6 = await shown(page);
-  expect(w6.bops).toBe(stored.floatBops * (36 / 1024));
+  // 56,448·6·32 + 2,118,368·36 = 10,838,016 + 76,261,248
+  expect(w6.bops).toBe(87_099_264);
   expect(w6.bytes).toBe((stored.floatBytes * 6) / 32);
   expect(w6.accuracy).toBeGreaterThan(0.97);
   await page.selectOption('#bits-hist-layer', 'block2.conv2');

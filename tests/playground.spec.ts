@@ -87,3 +87,20 @@ test('a corrupt model file gives a clear error and the page recovers on the next
   await page.selectOption('#sigma', '0.25');
   expect(await accuracy(page)).toBeGreaterThan(0.97);
 });
+
+test('a model file with one weight byte changed is refused: its digest no longer matches', async ({ page }) => {
+  await page.route('**/models/mnist-sigma0.5.safetensors', async (route) => {
+    const body = Buffer.from(await (await route.fetch()).body());
+    // safetensors: an 8-byte little-endian header length, the JSON header, then the tensors
+    const headerLen = Number(body.readBigUInt64LE(0));
+    const header = JSON.parse(body.subarray(8, 8 + headerLen).toString('utf8'));
+    const [start] = header['block2.conv2.weight.q'].data_offsets as [number, number];
+    body[8 + headerLen + start + 1000] ^= 0x01; // one int8 weight, still in range
+    await route.fulfill({ status: 200, body });
+  });
+  await page.goto('./#dataset=mnist&sigma=0.5');
+  await expect(page.locator('body')).toHaveAttribute('data-status', 'error');
+  await expect(page.locator('#banner')).toContainText('the weights do not match the digest recorded in the file: corrupted?');
+  await page.selectOption('#sigma', '0.25');
+  expect(await accuracy(page)).toBeGreaterThan(0.97);
+});

@@ -12,12 +12,19 @@
 //!   values in int8 (`{layer}.weight.q`), their scales s_l = s_8·2^(8−l), the input scale at
 //!   the policy's activation bits, and the BN used at that policy (`{layer}.bn.*`); the
 //!   policy itself is in `meta.policy`.
+//!
+//! Every file also records a SHA-256 digest of its tensors (`tensors_sha256` in the metadata
+//! JSON, see [`tensors_sha256`]), written by every save and verified by every load: a weight
+//! byte changed after saving makes the file refuse to load instead of running silently with
+//! other weights. Files from before the digest are refused too; [`restamp`] adds it.
 
 use crate::error::{Error, Result};
 use crate::model::{BatchNorm, LayerKind, Model, ModelMeta, ARCH_NAME, FORMAT_VERSION};
 use crate::quant::{check_bits, ActScales, Policy, QuantizedWeights, Switchable};
 use candle_core::{Device, Tensor};
 use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 const METADATA_KEY: &str = "bitsmooth";
@@ -85,6 +92,20 @@ fn open(bytes: &[u8]) -> Result<(ModelMeta, SafeTensors<'_>)> {
         .ok_or_else(|| Error::Model("no bitsmooth metadata: not a bitsmooth model".into()))?;
     let meta: ModelMeta = serde_json::from_str(meta_json)
         .map_err(|e| Error::Model(format!("metadata is not valid: {e}")))?;
+    let recorded: RecordedDigest = serde_json::from_str(meta_json)
+        .map_err(|e| Error::Model(format!("metadata is not valid: {e}")))?;
+    let Some(recorded) = recorded.tensors_sha256 else {
+        return Err(Error::Model(
+            "the metadata records no digest of the weights (a file from before bitsmooth \
+             stamped them, or written by another tool): re-stamp it with `bitsmooth restamp`"
+                .into(),
+        ));
+    };
+    if recorded != safetensors_digest(&st) {
+        return Err(Error::Model(
+            "the weights do not match the digest recorded in the file: corrupted?".into(),
+        ));
+    }
     if meta.arch != ARCH_NAME || meta.format_version != FORMAT_VERSION {
         return Err(Error::Model(format!(
             "architecture {} format {} is not supported (this build reads {ARCH_NAME} format {FORMAT_VERSION})",
@@ -98,6 +119,131 @@ fn open(bytes: &[u8]) -> Result<(ModelMeta, SafeTensors<'_>)> {
         )));
     }
     Ok((meta, st))
+}
+
+/// The part of the metadata JSON that [`ModelMeta`] does not hold.
+#[derive(Deserialize)]
+struct RecordedDigest {
+    tensors_sha256: Option<String>,
+}
+
+/// The metadata JSON a file stores: `meta`'s fields and the digest of the tensors.
+#[derive(Serialize)]
+struct Stamped<'a> {
+    #[serde(flatten)]
+    meta: &'a ModelMeta,
+    tensors_sha256: String,
+}
+
+/// SHA-256 (lowercase hex) of a file's tensors, independent of how the file lays them out:
+/// the tensors in ascending byte order of their names, each contributing, with every length
+/// and number as a little-endian u64,
+///
+/// ```text
+/// len(name) ‖ name (UTF-8) ‖ len(dtype) ‖ dtype (as the header spells it: F32, I8, …)
+///   ‖ rank ‖ dim₀ ‖ … ‖ dim_{rank−1} ‖ len(data) ‖ data (the tensor's bytes, as stored)
+/// ```
+///
+/// Every field is length-prefixed, so two different sets of tensors never feed the hash the
+/// same bytes.
+pub fn tensors_sha256<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+) -> String {
+    let mut tensors: Vec<_> = tensors.into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    fn field(hash: &mut Sha256, bytes: &[u8]) {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    }
+    let mut hash = Sha256::new();
+    for (name, dtype, shape, data) in tensors {
+        field(&mut hash, name.as_bytes());
+        field(&mut hash, format!("{dtype:?}").as_bytes());
+        hash.update((shape.len() as u64).to_le_bytes());
+        for &d in shape {
+            hash.update((d as u64).to_le_bytes());
+        }
+        field(&mut hash, data);
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn safetensors_digest(st: &SafeTensors) -> String {
+    let views = st.tensors();
+    tensors_sha256(
+        views
+            .iter()
+            .map(|(name, v)| (name.as_str(), v.dtype(), v.shape(), v.data())),
+    )
+}
+
+/// The file `bytes`, saved before files carried a digest, with the digest of its tensors
+/// added to its metadata: the tensors' bytes, names, dtypes and shapes stay exactly as they
+/// were, and so does every other byte of the metadata JSON (the digest is appended as its last
+/// field, as saving writes it). A file that already records a digest is returned unchanged
+/// when the digest matches and refused when it does not: re-stamping must not bless weights
+/// that changed after saving. How the committed models were brought up to date
+/// (`bitsmooth restamp`); run it only on files you trust.
+pub fn restamp(bytes: &[u8]) -> Result<Vec<u8>> {
+    let unreadable = |e: safetensors::SafeTensorError| {
+        Error::Model(format!(
+            "not a readable safetensors file ({e}); is it truncated or corrupt?"
+        ))
+    };
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(unreadable)?;
+    let st = SafeTensors::deserialize(bytes).map_err(unreadable)?;
+    let meta_json = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(METADATA_KEY))
+        .ok_or_else(|| Error::Model("no bitsmooth metadata: not a bitsmooth model".into()))?;
+    let invalid = |e: serde_json::Error| Error::Model(format!("metadata is not valid: {e}"));
+    serde_json::from_str::<ModelMeta>(meta_json).map_err(invalid)?;
+    let digest = safetensors_digest(&st);
+    match serde_json::from_str::<RecordedDigest>(meta_json)
+        .map_err(invalid)?
+        .tensors_sha256
+    {
+        Some(recorded) if recorded == digest => return Ok(bytes.to_vec()),
+        Some(_) => {
+            return Err(Error::Model(
+                "the weights do not match the digest already recorded in the file: corrupted? \
+                 (re-stamping only stamps files that record no digest)"
+                    .into(),
+            ))
+        }
+        None => {}
+    }
+    // the metadata is a JSON object (it parsed as ModelMeta): append the digest as its last field
+    let body = meta_json
+        .trim_end()
+        .strip_suffix('}')
+        .ok_or_else(|| Error::Model("metadata is not a JSON object".into()))?;
+    let digest_json = serde_json::to_string(&digest).map_err(|e| Error::Model(e.to_string()))?;
+    let stamped = format!("{body},\"tensors_sha256\":{digest_json}}}");
+    let views = st.tensors().into_iter().map(|(name, v)| {
+        safetensors::tensor::TensorView::new(v.dtype(), v.shape().to_vec(), v.data())
+            .map(|view| (name, view))
+            .map_err(|e| Error::Model(e.to_string()))
+    });
+    let views = views.collect::<Result<Vec<_>>>()?;
+    let metadata = HashMap::from([(METADATA_KEY.to_string(), stamped)]);
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Model(e.to_string()))
+}
+
+/// A safetensors file of `views` with `meta` and the digest `tensors_sha256` as metadata.
+fn serialize(
+    views: Vec<(String, safetensors::tensor::TensorView<'_>)>,
+    meta: &ModelMeta,
+    tensors_sha256: String,
+) -> Result<Vec<u8>> {
+    let json = serde_json::to_string(&Stamped {
+        meta,
+        tensors_sha256,
+    })
+    .map_err(|e| Error::Model(e.to_string()))?;
+    let metadata = HashMap::from([(METADATA_KEY.to_string(), json)]);
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Model(e.to_string()))
 }
 
 /// Checked access to the tensors of an open file.
@@ -343,9 +489,12 @@ impl Writer {
                     .map_err(|e| Error::Model(e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
-        let json = serde_json::to_string(meta).map_err(|e| Error::Model(e.to_string()))?;
-        let metadata = HashMap::from([(METADATA_KEY.to_string(), json)]);
-        safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Model(e.to_string()))
+        let digest = tensors_sha256(
+            self.tensors
+                .iter()
+                .map(|(n, dtype, shape, bytes)| (n.as_str(), *dtype, &shape[..], &bytes[..])),
+        );
+        serialize(views, meta, digest)
     }
 }
 
@@ -606,5 +755,127 @@ mod tests {
             .unwrap()
             .to_string()
             .contains("int8"));
+    }
+
+    /// Where tensor `name`'s bytes sit in a safetensors file.
+    fn tensor_bytes(bytes: &[u8], name: &str) -> std::ops::Range<usize> {
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+        let offsets = &header[name]["data_offsets"];
+        let start = 8 + header_len + offsets[0].as_u64().unwrap() as usize;
+        start..8 + header_len + offsets[1].as_u64().unwrap() as usize
+    }
+
+    /// The same file with the digest taken out of its metadata JSON, every other byte of it
+    /// kept (as files were saved before the digest).
+    fn without_digest(bytes: &[u8]) -> Vec<u8> {
+        let st = SafeTensors::deserialize(bytes).unwrap();
+        let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
+        let json = &header.metadata().as_ref().unwrap()[METADATA_KEY];
+        let at = json.find(",\"tensors_sha256\":\"").unwrap();
+        let bare = format!("{}}}", &json[..at]);
+        assert_eq!(
+            json.len() - bare.len(),
+            ",\"tensors_sha256\":\"\"".len() + 64
+        );
+        let metadata = HashMap::from([(METADATA_KEY.to_string(), bare)]);
+        safetensors::serialize(st.tensors(), Some(metadata)).unwrap()
+    }
+
+    #[test]
+    fn one_changed_weight_byte_makes_the_file_refuse_to_load() {
+        let (m, sw) = int8_model();
+        for bytes in [save_float(&fresh()).unwrap(), save_int8(&m, &sw).unwrap()] {
+            load(&bytes).unwrap();
+            let name = if load_float(&bytes).is_ok() {
+                "block2.conv2.weight"
+            } else {
+                "block2.conv2.weight.q"
+            };
+            let range = tensor_bytes(&bytes, name);
+            // one bit of one weight in the middle of the tensor: still a finite, in-range value
+            let mut flipped = bytes.clone();
+            flipped[range.start + range.len() / 2] ^= 0x01;
+            let err = load(&flipped)
+                .err()
+                .expect("a corrupted weight loaded")
+                .to_string();
+            assert!(
+                err.contains(
+                    "the weights do not match the digest recorded in the file: corrupted?"
+                ),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_without_a_digest_is_refused_until_restamped() {
+        let (m, sw) = int8_model();
+        let stamped = save_int8(&m, &sw).unwrap();
+        let bare = without_digest(&stamped);
+        let err = load(&bare).err().unwrap().to_string();
+        assert!(
+            err.contains("records no digest") && err.contains("restamp"),
+            "{err}"
+        );
+        let restamped = restamp(&bare).unwrap();
+        // only the metadata changes: the tensors and the model are as saved
+        assert_eq!(restamped, stamped);
+        let back = load(&restamped).unwrap();
+        assert_eq!(back.switchable.unwrap().masters, sw.masters);
+        // re-stamping a stamped file changes nothing, and a damaged one is not re-blessed
+        assert_eq!(restamp(&stamped).unwrap(), stamped);
+        let range = tensor_bytes(&stamped, "fc.weight.q");
+        let mut flipped = stamped.clone();
+        flipped[range.start] ^= 0x01;
+        let err = restamp(&flipped).err().unwrap().to_string();
+        assert!(
+            err.contains("do not match the digest already recorded"),
+            "{err}"
+        );
+        assert!(restamp(b"garbage").is_err());
+    }
+
+    #[test]
+    fn the_tensor_digest_hashes_the_documented_byte_string() {
+        // two tensors given out of name order; the digest takes them by name: `a` then `b`
+        let a: &[u8] = &[1, 2, 3, 4];
+        let b: &[u8] = &[0xff];
+        let digest = tensors_sha256([
+            ("b", Dtype::I8, &[1usize][..], b),
+            ("a", Dtype::F32, &[1, 1][..], a),
+        ]);
+        let le = |n: u64| n.to_le_bytes().to_vec();
+        let mut expected = Vec::new();
+        // a: name, dtype, rank 2, dims 1 and 1, four bytes of data
+        expected.extend(
+            [
+                le(1),
+                b"a".to_vec(),
+                le(3),
+                b"F32".to_vec(),
+                le(2),
+                le(1),
+                le(1),
+            ]
+            .concat(),
+        );
+        expected.extend([le(4), a.to_vec()].concat());
+        // b: name, dtype, rank 1, dim 1, one byte
+        expected.extend([le(1), b"b".to_vec(), le(2), b"I8".to_vec(), le(1), le(1)].concat());
+        expected.extend([le(1), b.to_vec()].concat());
+        assert_eq!(digest, crate::smoothing::reference::sha256_hex(&expected));
+        // and anything else gives another digest: the data, a shape, a name
+        let other = tensors_sha256([
+            ("b", Dtype::I8, &[1usize][..], &[0xfe][..]),
+            ("a", Dtype::F32, &[1, 1][..], a),
+        ]);
+        assert_ne!(other, digest);
+        let reshaped = tensors_sha256([
+            ("b", Dtype::I8, &[1usize][..], b),
+            ("a", Dtype::F32, &[1][..], a),
+        ]);
+        assert_ne!(reshaped, digest);
     }
 }

@@ -205,6 +205,8 @@ pub struct LayerCost {
     pub macs: u64,
     pub weights: usize,
     pub weight_bits: u8,
+    /// Width of the input the layer really multiplies: the policy's activation bits, except
+    /// for the first layer, whose input (image + noise) is never quantized: [`FLOAT_BITS`].
     pub act_bits: u8,
     /// MACs × b_w × b_a.
     pub bops: u64,
@@ -213,6 +215,11 @@ pub struct LayerCost {
 }
 
 /// Per-layer cost at `policy`, or of the float model (every width [`FLOAT_BITS`]) for `None`.
+///
+/// Counts what runs (DESIGN §3, cost accounting): BOPs = MACs × b_w × b_a with b_a the width
+/// of the input the layer multiplies. The first layer's input, the image plus Gaussian noise,
+/// stays float in training, in both executors and in the browser (`act_bits[0]` is validated
+/// but never applied), so it counts [`FLOAT_BITS`] = 32 bits whatever `act_bits[0]` says.
 pub fn layer_costs(layers: &[LayerSpec], policy: Option<&Policy>) -> Result<Vec<LayerCost>> {
     let float = Policy {
         weight_bits: vec![FLOAT_BITS; layers.len()],
@@ -228,18 +235,23 @@ pub fn layer_costs(layers: &[LayerSpec], policy: Option<&Policy>) -> Result<Vec<
     Ok(layers
         .iter()
         .zip(policy.weight_bits.iter().zip(&policy.act_bits))
-        .map(|(l, (&w, &a))| LayerCost {
-            macs: l.macs(),
-            weights: l.weights(),
-            weight_bits: w,
-            act_bits: a,
-            bops: l.macs() * w as u64 * a as u64,
-            size_bytes: l.weights() as f64 * w as f64 / 8.0,
+        .enumerate()
+        .map(|(i, (l, (&w, &a)))| {
+            let a = if i == 0 { FLOAT_BITS } else { a };
+            LayerCost {
+                macs: l.macs(),
+                weights: l.weights(),
+                weight_bits: w,
+                act_bits: a,
+                bops: l.macs() * w as u64 * a as u64,
+                size_bytes: l.weights() as f64 * w as f64 / 8.0,
+            }
         })
         .collect())
 }
 
-/// Bit operations per image: Σ MACs × b_w × b_a.
+/// Bit operations per image: Σ MACs × b_w × b_a, the first layer's input counted as float
+/// (see [`layer_costs`]).
 pub fn bops(layers: &[LayerSpec], policy: &Policy) -> Result<u64> {
     Ok(layer_costs(layers, Some(policy))?
         .iter()
@@ -466,23 +478,66 @@ mod tests {
         assert!(QuantizedWeights::from_float(&[1.0], &[1, 2]).is_err());
     }
 
+    /// MACs per image of `bsnet8`, by hand from the architecture in `model.rs`
+    /// (out · in · k² · output pixels):
+    /// stem 8·1·9·28² = 56,448; block1.conv1 16·8·9·14² = 225,792; block1.conv2
+    /// 16·16·9·14² = 451,584; block1.shortcut 16·8·1·14² = 25,088; block2.conv1 48·16·9·7² =
+    /// 338,688; block2.conv2 48·48·9·7² = 1,016,064; block2.shortcut 48·16·1·7² = 37,632;
+    /// fc 10·2352 = 23,520. Total 2,174,816; without the stem 2,118,368.
+    const STEM_MACS: u64 = 56_448;
+    const REST_MACS: u64 = 2_118_368;
+
     #[test]
-    fn bops_and_size_follow_macs_and_params() {
+    fn bops_count_the_stem_input_as_float_and_size_follows_params() {
         let layers = crate::model::architecture();
-        let macs: u64 = layers.iter().map(LayerSpec::macs).sum();
+        assert_eq!(layers[0].macs(), STEM_MACS);
+        assert_eq!(layers.iter().map(LayerSpec::macs).sum::<u64>(), 2_174_816);
         let weights: usize = layers.iter().map(LayerSpec::weights).sum();
+        // wBaB: the stem multiplies B-bit weights by the 32-bit float image + noise, every
+        // other layer B-bit weights by B-bit activations
+        // w8a8: 56,448·8·32 + 2,118,368·64 = 14,450,688 + 135,575,552 = 150,026,240
+        // w4a4: 56,448·4·32 + 2,118,368·16 =  7,225,344 +  33,893,888 =  41,119,232
+        // w2a2: 56,448·2·32 + 2,118,368·4  =  3,612,672 +   8,473,472 =  12,086,144
+        for (bits, total) in [(8, 150_026_240), (4, 41_119_232), (2, 12_086_144)] {
+            let p = Policy::uniform(layers.len(), bits, bits).unwrap();
+            assert_eq!(bops(&layers, &p).unwrap(), total, "w{bits}a{bits}");
+            assert_eq!(
+                total,
+                STEM_MACS * bits as u64 * 32 + REST_MACS * (bits as u64).pow(2)
+            );
+        }
         let p8 = Policy::uniform(layers.len(), 8, 8).unwrap();
         let p4 = Policy::uniform(layers.len(), 4, 4).unwrap();
-        assert_eq!(bops(&layers, &p8).unwrap(), 64 * macs);
-        assert_eq!(bops(&layers, &p4).unwrap(), 16 * macs);
         assert_eq!(size_bytes(&layers, &p8).unwrap(), weights as f64);
         assert_eq!(size_bytes(&layers, &p4).unwrap(), weights as f64 / 2.0);
+        // the float model: 32 × 32 everywhere, 2,174,816 · 1024 = 2,227,011,584
         let float = layer_costs(&layers, None).unwrap();
-        assert_eq!(float.iter().map(|c| c.bops).sum::<u64>(), 1024 * macs);
+        assert_eq!(float.iter().map(|c| c.bops).sum::<u64>(), 2_227_011_584);
         assert_eq!(
             float.iter().map(|c| c.size_bytes).sum::<f64>(),
             4.0 * weights as f64
         );
+    }
+
+    #[test]
+    fn the_stems_activation_bits_do_not_change_its_cost() {
+        let layers = crate::model::architecture();
+        let w2a2 = Policy::uniform(layers.len(), 2, 2).unwrap();
+        let mut stem_a8 = w2a2.clone();
+        stem_a8.act_bits[0] = 8;
+        assert_eq!(bops(&layers, &stem_a8).unwrap(), 12_086_144);
+        assert_eq!(bops(&layers, &w2a2).unwrap(), 12_086_144);
+        let costs = layer_costs(&layers, Some(&stem_a8)).unwrap();
+        assert_eq!(costs[0].act_bits, FLOAT_BITS);
+        assert_eq!(costs[0].bops, STEM_MACS * 2 * 32);
+        // its weight bits do: 56,448 · (8 − 2) · 32 = 10,838,016 more at w8 in the stem
+        let mut stem_w8 = w2a2.clone();
+        stem_w8.weight_bits[0] = 8;
+        assert_eq!(bops(&layers, &stem_w8).unwrap(), 12_086_144 + 10_838_016);
+        // a later layer's activation bits count: block1.conv1 at a8, 225,792 · 2 · (8 − 2)
+        let mut conv1_a8 = w2a2;
+        conv1_a8.act_bits[1] = 8;
+        assert_eq!(bops(&layers, &conv1_a8).unwrap(), 12_086_144 + 2_709_504);
     }
 
     #[test]

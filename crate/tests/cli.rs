@@ -234,14 +234,19 @@ fn eval_at_a_bit_policy_reports_policy_bops_and_size() {
     let w4: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let macs = w4["macs"].as_u64().unwrap();
     let weights = w4["weights"].as_u64().unwrap();
-    assert_eq!(w4["bops"].as_u64().unwrap(), macs * 16);
+    assert_eq!(macs, 2_174_816);
+    // BOPs by hand: the stem's 8·1·9·28² = 56,448 MACs multiply 4-bit weights by the float
+    // image + noise (32 bits, never quantized); the other 2,118,368 MACs are 4 × 4 bits:
+    // 7,225,344 + 33,893,888
+    assert_eq!(w4["bops"].as_u64().unwrap(), 41_119_232);
     assert_eq!(w4["size_bytes"].as_f64().unwrap(), weights as f64 / 2.0);
     assert_eq!(
         w4["policy"]["weight_bits"],
         serde_json::json!([4, 4, 4, 4, 4, 4, 4, 4])
     );
     // the shipped int8 model runs at w8a8 unless told otherwise
-    assert_eq!(stored["bops"].as_u64().unwrap(), macs * 64);
+    // 56,448·8·32 + 2,118,368·64 = 14,450,688 + 135,575,552
+    assert_eq!(stored["bops"].as_u64().unwrap(), 150_026_240);
     assert_eq!(stored["policy"]["act_bits"], serde_json::json!(vec![8; 8]));
     // trained jointly at 4 bits, it loses little there
     assert!(w4["accuracy"].as_f64().unwrap() > stored["accuracy"].as_f64().unwrap() - 0.01);
@@ -249,6 +254,18 @@ fn eval_at_a_bit_policy_reports_policy_bops_and_size() {
     let mixed = eval_json(&["--policy", "8,6,4,4,4,4,6,8", "--act-bits", "8"]);
     let mixed: serde_json::Value = serde_json::from_slice(&mixed.stdout).unwrap();
     assert_eq!(mixed["policy"]["act_bits"], serde_json::json!(vec![8; 8]));
+    // w2a2: 56,448·2·32 + 2,118,368·4 = 3,612,672 + 8,473,472; the stem's activation bits
+    // change nothing (its input is not quantized)
+    for acts in ["2", "8,2,2,2,2,2,2,2"] {
+        let out = eval_json(&["--policy", "2,2,2,2,2,2,2,2", "--act-bits", acts]);
+        let w2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            w2["bops"].as_u64().unwrap(),
+            12_086_144,
+            "--act-bits {acts}"
+        );
+        assert_eq!(w2["layers"][0]["macs"], 56_448);
+    }
 }
 
 #[test]
@@ -491,4 +508,217 @@ fn incremental_certification_from_a_reference_tsv_equals_recertifying_the_refere
         .concat(),
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("n = 400"));
+}
+
+#[test]
+fn incremental_certification_refuses_a_reference_made_with_other_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let model = "public/models/mnist-sigma0.25.safetensors";
+    let base = |sigma: &str, seed: &str| -> Vec<String> {
+        [
+            "certify",
+            "--model",
+            model,
+            "--data",
+            "crate/tests/fixtures/mnist-test.bsds",
+            "--n0",
+            "10",
+            "--n",
+            "100",
+            "--count",
+            "2",
+            "--sigma",
+            sigma,
+            "--seed",
+            seed,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |args: Vec<String>, extra: &[&str]| {
+        let mut args = args;
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bitsmooth(&args)
+    };
+    // the reference: the stored model (w8a8) at σ = 0.5, seed 1
+    let reference = path("w8.tsv");
+    let out = run(base("0.5", "1"), &["--out", &reference]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // its sidecar records what its soundness depends on; the TSV keeps Cohen's columns
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{reference}.json")).unwrap())
+            .unwrap();
+    assert_eq!(sidecar["sigma"], 0.5);
+    assert_eq!(sidecar["seed"], 1);
+    assert_eq!(sidecar["n"], 100);
+    assert_eq!(sidecar["n0"], 10);
+    assert_eq!(sidecar["alpha"], 0.001);
+    assert_eq!(sidecar["model_kind"], "int8");
+    assert_eq!(
+        sidecar["policy"]["weight_bits"],
+        serde_json::json!(vec![8; 8])
+    );
+    assert_eq!(sidecar["model_sha256"].as_str().unwrap().len(), 64);
+    assert!(sidecar["noise_generator"]
+        .as_str()
+        .unwrap()
+        .starts_with("Philox-4x32-10"));
+    assert_eq!(
+        std::fs::read_to_string(&reference).unwrap().lines().next(),
+        Some("idx\tlabel\tpredict\tradius\tcorrect\ttime\tnA\tn")
+    );
+
+    let irs = |sigma: &str, seed: &str, reference: &str, n_chi: &str| {
+        run(
+            base(sigma, seed),
+            &[
+                "--bits",
+                "2",
+                "--incremental",
+                "--n-chi",
+                n_chi,
+                "--reference",
+                reference,
+                "--out",
+                &path("irs.tsv"),
+            ],
+        )
+    };
+    // the same settings: accepted
+    let out = irs("0.5", "1", &reference, "20");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // another seed or σ: refused, naming the field and both values
+    for (sigma, seed, message) in [
+        ("0.5", "2", "made with seed = 1, this run uses seed = 2"),
+        ("0.25", "1", "made with σ = 0.5, this run uses σ = 0.25"),
+    ] {
+        let out = irs(sigma, seed, &reference, "20");
+        assert!(!out.status.success(), "σ {sigma} seed {seed} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{err}");
+    }
+    // n_χ larger than the reference's n
+    let out = irs("0.5", "1", &reference, "101");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--n-chi 101 is larger than the reference's n = 100"),
+        "{err}"
+    );
+    // a reference certified at w4a4, not at the stored w8a8 that IRS uses as f
+    let w4 = path("w4.tsv");
+    assert!(run(base("0.5", "1"), &["--bits", "4", "--out", &w4])
+        .status
+        .success());
+    let err = String::from_utf8_lossy(&irs("0.5", "1", &w4, "20").stderr).to_string();
+    assert!(
+        err.contains("made with policy = w4a4, this run uses policy = w8a8"),
+        "{err}"
+    );
+    // no sidecar (an older TSV, or one written by hand)
+    let bare = path("bare.tsv");
+    std::fs::copy(&reference, &bare).unwrap();
+    let err = String::from_utf8_lossy(&irs("0.5", "1", &bare, "20").stderr).to_string();
+    assert!(
+        err.contains("has no readable settings file") && err.contains("bare.tsv.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn eval_refuses_a_range_of_no_images() {
+    for (args, message) in [
+        (vec!["--count", "0"], "--count 0 selects no images"),
+        (
+            vec!["--skip", "1000"],
+            "--skip 1000 leaves no images: the dataset has 1000",
+        ),
+        (vec!["--skip", "1001"], "--skip 1001 leaves no images"),
+        (
+            vec!["--skip", "990", "--count", "20"],
+            "images 990..1010 requested",
+        ),
+    ] {
+        let mut all = vec![
+            "eval",
+            "--model",
+            "public/models/mnist-sigma0.25.safetensors",
+            "--data",
+            "public/data/mnist-test.bsds",
+        ];
+        all.extend_from_slice(&args);
+        let out = bitsmooth(&all);
+        assert!(!out.status.success(), "{args:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = bitsmooth(&[
+        "certify",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--data",
+        "crate/tests/fixtures/mnist-test.bsds",
+        "--count",
+        "0",
+        "--out",
+        "/dev/null",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--count 0 selects no images"));
+}
+
+#[test]
+fn a_shipped_model_with_one_changed_weight_byte_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(root().join("public/models/mnist-sigma0.25.safetensors")).unwrap();
+    // where block2.conv2's int8 weights sit: after the 8-byte header length and the header
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let offsets = &header["block2.conv2.weight.q"]["data_offsets"];
+    let (start, end) = (
+        offsets[0].as_u64().unwrap() as usize,
+        offsets[1].as_u64().unwrap() as usize,
+    );
+    assert_eq!(end - start, 48 * 48 * 9);
+    let mut flipped = bytes.clone();
+    // one weight's lowest bit: a valid int8 either way, so only the digest can tell
+    flipped[8 + header_len + (start + end) / 2] ^= 0x01;
+    let file = dir.path().join("flipped.safetensors");
+    std::fs::write(&file, &flipped).unwrap();
+    let out = bitsmooth(&["eval", "--model", file.to_str().unwrap(), "--count", "1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("flipped.safetensors")
+            && err.contains("the weights do not match the digest recorded in the file: corrupted?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn restamp_keeps_every_tensor_and_a_stamped_file_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read(root().join("public/models/mnist-sigma0.25.safetensors")).unwrap();
+    let file = dir.path().join("m.safetensors");
+    std::fs::write(&file, &original).unwrap();
+    let out = bitsmooth(&["restamp", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already stamped"));
+    assert_eq!(std::fs::read(&file).unwrap(), original);
+    let out = bitsmooth(&["restamp", "no/such.safetensors"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read no/such.safetensors"));
 }

@@ -246,6 +246,19 @@ mod through_the_js_api {
         // a corrupt model after a good one keeps the good one
         let half = &MODEL[..MODEL.len() / 2];
         assert!(message(engine.load_model(half).unwrap_err()).contains("truncated or corrupt"));
+        // one weight byte changed after saving: the recorded digest refuses it
+        let mut flipped = MODEL.to_vec();
+        let header_len = u64::from_le_bytes(MODEL[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&MODEL[8..8 + header_len]).unwrap();
+        let start = header["block2.conv2.weight.q"]["data_offsets"][0]
+            .as_u64()
+            .unwrap() as usize;
+        flipped[8 + header_len + start + 1000] ^= 0x01;
+        let err = message(engine.load_model(&flipped).unwrap_err());
+        assert!(
+            err.contains("the weights do not match the digest recorded in the file: corrupted?"),
+            "{err}"
+        );
         assert!(engine.classify(0, 8).is_ok());
         assert!(message(engine.classify(4, 8).unwrap_err()).contains("images 4..12"));
         assert!(message(engine.noisy_counts(0, 0, 0.25, 1).unwrap_err()).contains("copies"));
@@ -343,19 +356,30 @@ mod through_the_js_api {
         // an int8 model needs no calibration: its activation scales were learned
         let stored_logits = engine.logits(0, 8).unwrap();
         let cost = engine.set_policy(policy(&[4; 8], &[4; 8])).unwrap();
-        assert_eq!(number(&cost, "bops"), 2_174_816.0 * 16.0);
+        // BOPs by hand: the stem's 8·1·9·28² = 56,448 MACs multiply 4-bit weights by the
+        // float image + noise (32 bits); the other 2,174,816 − 56,448 = 2,118,368 MACs are
+        // 4 × 4 bits: 7,225,344 + 33,893,888
+        assert_eq!(number(&cost, "bops"), 41_119_232.0);
         assert_eq!(number(&cost, "sizeBytes"), 55_592.0 / 2.0);
         let w4 = engine.logits(0, 8).unwrap();
         assert_ne!(w4, stored_logits);
         assert!(number(&engine.classify(0, 8).unwrap(), "correct") >= 7.0);
         let cost = engine.set_policy(JsValue::NULL).unwrap();
-        assert_eq!(number(&cost, "bops"), 2_174_816.0 * 64.0);
+        // w8a8: 56,448·8·32 + 2,118,368·64 = 14,450,688 + 135,575,552
+        assert_eq!(number(&cost, "bops"), 150_026_240.0);
         assert_eq!(engine.logits(0, 8).unwrap(), stored_logits);
         // mixed policy, and its cost without switching
         let mixed = engine
             .policy_cost(Some(policy(&[8, 6, 4, 4, 4, 4, 6, 8], &[8; 8])))
             .unwrap();
-        assert!(number(&mixed, "bops") < 2_174_816.0 * 64.0);
+        assert!(number(&mixed, "bops") < 150_026_240.0);
+        // the stem's activation bits are not applied, so they cost nothing either
+        let mut acts = [4; 8];
+        let w4_cost = engine.policy_cost(Some(policy(&[4; 8], &acts))).unwrap();
+        acts[0] = 8;
+        let stem_a8 = engine.policy_cost(Some(policy(&[4; 8], &acts))).unwrap();
+        assert_eq!(number(&w4_cost, "bops"), 41_119_232.0);
+        assert_eq!(number(&stem_a8, "bops"), 41_119_232.0);
         for (bad, what) in [
             (policy(&[4; 3], &[4; 3]), "3 bit-widths"),
             (policy(&[9; 8], &[4; 8]), "outside 2..=8"),

@@ -5,7 +5,8 @@ import type { ModelInfo } from '../types';
 const COMMON =
   "Every layer's weights are stored once as 8-bit integers; lower widths are derived from them on the fly by " +
   'Double Rounding (a rounded shift).';
-const TAIL = 'Pick widths per layer and watch accuracy and cost change. BOPs = MACs × weight bits × activation bits.';
+const TAIL =
+  'Pick widths per layer and watch accuracy and cost change. BOPs = MACs × weight bits × activation bits; the first layer multiplies the float image + noise (32 bits), which is never quantized.';
 
 /** Plain text (no markup); `model` null while none is loaded. */
 export function bitsIntro(model: Pick<ModelInfo, 'kind' | 'bits'> | null): string {

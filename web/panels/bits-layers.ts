@@ -1,6 +1,7 @@
 // One row per quantizable layer: a weight-bits and an activation-bits slider with their values,
-// and the layer's share of the model's BOPs.
-import { MAX_BITS, MIN_BITS } from '../bits/policy';
+// and the layer's share of the model's BOPs. The first layer has no activation slider: its
+// input is the image plus Gaussian noise, which is never quantized (32-bit float in BOPs).
+import { FLOAT_BITS, MAX_BITS, MIN_BITS } from '../bits/policy';
 import type { LayerInfo, Policy, PolicyCost } from '../types';
 
 export type BitsKind = 'weightBits' | 'actBits';
@@ -13,8 +14,9 @@ export interface LayerHandlers {
 }
 
 interface Row {
-  sliders: Record<BitsKind, HTMLInputElement>;
-  values: Record<BitsKind, HTMLOutputElement>;
+  /** The first layer's row has no actBits slider (its input stays float). */
+  sliders: Partial<Record<BitsKind, HTMLInputElement>>;
+  values: Partial<Record<BitsKind, HTMLOutputElement>>;
   share: HTMLTableCellElement;
   tr: HTMLTableRowElement;
 }
@@ -55,9 +57,18 @@ export class BitsLayers {
         return { td, input, out };
       };
       const w = cell('weightBits');
-      const a = cell('actBits');
       const share = document.createElement('td');
       share.className = 'num';
+      if (i === 0) {
+        const input = document.createElement('td');
+        input.id = 'bits-a-0';
+        input.className = 'muted';
+        input.dataset.bits = String(FLOAT_BITS);
+        input.textContent = `${FLOAT_BITS}-bit float: the image + noise, not quantized`;
+        tr.append(name, w.td, input, share);
+        return { tr, share, sliders: { weightBits: w.input }, values: { weightBits: w.out } };
+      }
+      const a = cell('actBits');
       tr.append(name, w.td, a.td, share);
       return { tr, share, sliders: { weightBits: w.input, actBits: a.input }, values: { weightBits: w.out, actBits: a.out } };
     });
@@ -69,11 +80,14 @@ export class BitsLayers {
   show(policy: Policy | null): void {
     this.rows.forEach((row, i) => {
       for (const kind of ['weightBits', 'actBits'] as const) {
+        const slider = row.sliders[kind];
+        const value = row.values[kind];
+        if (!slider || !value) continue;
         const bits = policy ? policy[kind][i]! : MAX_BITS;
         // leave a slider being dragged alone: it already shows its value
-        if (document.activeElement !== row.sliders[kind]) row.sliders[kind].value = String(bits);
-        row.values[kind].value = policy ? `${bits} bit` : 'float';
-        row.sliders[kind].setAttribute('aria-valuetext', policy ? `${bits} bits` : 'float (32 bits)');
+        if (document.activeElement !== slider) slider.value = String(bits);
+        value.value = policy ? `${bits} bit` : 'float';
+        slider.setAttribute('aria-valuetext', policy ? `${bits} bits` : 'float (32 bits)');
       }
     });
   }

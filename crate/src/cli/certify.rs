@@ -1,11 +1,19 @@
 //! `certify`: randomized smoothing (CERTIFY) of every image, one TSV row each; with
 //! `--incremental`, IRS (in `certify_incremental`).
 
-use super::{certify_incremental, default_test_set, load_dataset, load_model, PolicyArgs};
+use super::policy_args::stored_policy;
+use super::{
+    certify_incremental, check_images, default_test_set, load_dataset, load_model_from, read,
+    write, PolicyArgs,
+};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::exec::CpuExecutor;
 use crate::model::Model;
+use crate::quant::Policy;
+use crate::smoothing::reference::{
+    check_reference, noise_generator, sha256_hex, ReferenceSettings, BITSMOOTH_VERSION,
+};
 use crate::smoothing::{self, BaseClassifier};
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
@@ -120,7 +128,8 @@ pub fn run(args: CertifyArgs) -> Result<()> {
         return Err(Error::Invalid("--threads must be between 1 and 256".into()));
     }
     let model_path = model;
-    let mut loaded = load_model(&model_path)?;
+    let model_bytes = read(&model_path)?;
+    let mut loaded = load_model_from(&model_path, &model_bytes)?;
     let model = &mut loaded.model;
     let params = smoothing::CertifyParams {
         sigma: sigma.unwrap_or(model.meta.sigma),
@@ -134,7 +143,22 @@ pub fn run(args: CertifyArgs) -> Result<()> {
         data.unwrap_or_else(|| default_test_set(Path::new("data"), &model.meta.dataset));
     let set = load_dataset(&data_path)?;
     let count = count.unwrap_or(set.len().saturating_sub(skip));
-    set.check_range(skip, count)?;
+    check_images(&set, skip, count)?;
+    // what a reference's soundness depends on, for this run's sidecar or IRS's check
+    let settings = |policy: Option<Policy>, kind: &str| ReferenceSettings {
+        model_sha256: sha256_hex(&model_bytes),
+        model_kind: kind.to_string(),
+        policy,
+        sigma: params.sigma,
+        alpha,
+        n0,
+        n,
+        seed,
+        skip,
+        count,
+        noise_generator: noise_generator(),
+        bitsmooth_version: BITSMOOTH_VERSION.into(),
+    };
     let run = CertifyRun {
         params,
         skip,
@@ -150,12 +174,19 @@ pub fn run(args: CertifyArgs) -> Result<()> {
                 "--incremental certifies a quantized model: give --bits or --policy".into(),
             ));
         }
-        let mut quantized = load_model(&model_path)?;
+        let n_chi = n_chi.unwrap_or(0);
+        if n_chi > n {
+            return Err(Error::Invalid(format!(
+                "--n-chi {n_chi} is larger than the reference's n = {n}: IRS replays the \
+                 reference's estimation draws, so n_χ ≤ n (typically 1–10 % of n)"
+            )));
+        }
+        let mut quantized = load_model_from(&model_path, &model_bytes)?;
         let policy = quant
             .apply(&mut quantized, Path::new("data"))?
             .expect("a policy was given");
         let irs = smoothing::IrsParams {
-            n_chi: n_chi.unwrap_or(0),
+            n_chi,
             alpha_chi: alpha,
             n0,
             batch,
@@ -166,13 +197,18 @@ pub fn run(args: CertifyArgs) -> Result<()> {
             "policy: weights {:?}, activations {:?}",
             policy.weight_bits, policy.act_bits
         );
-        // the reference: the float model, or an int8 model at w8a8 (as loaded)
-        let reference = reference
-            .as_deref()
-            .map(certify_incremental::read_reference_rows)
-            .transpose()?;
+        // the reference f: the float model, or an int8 model at w8a8 (as loaded)
+        let reference = match reference.as_deref() {
+            Some(path) => {
+                let rows = certify_incremental::read_reference_rows(path)?;
+                let f = settings(stored_policy(&loaded)?, &loaded.model.meta.kind);
+                check_reference_file(path, &f)?;
+                Some(rows)
+            }
+            None => None,
+        };
         certify_incremental::certify_incremental_cmd(
-            model,
+            &mut loaded.model,
             &mut quantized.model,
             &set,
             &run,
@@ -180,14 +216,53 @@ pub fn run(args: CertifyArgs) -> Result<()> {
             reference.as_ref(),
         )
     } else {
-        if let Some(policy) = quant.apply(&mut loaded, Path::new("data"))? {
+        let policy = quant.apply(&mut loaded, Path::new("data"))?;
+        if let Some(policy) = &policy {
             println!(
                 "policy: weights {:?}, activations {:?}",
                 policy.weight_bits, policy.act_bits
             );
         }
-        certify_cmd(&mut loaded.model, &set, &run)
+        let sidecar = settings(policy, &loaded.model.meta.kind);
+        certify_cmd(&mut loaded.model, &set, &run, &sidecar)
     }
+}
+
+/// The settings sidecar of a certification TSV: `<tsv>.json`.
+fn sidecar_path(tsv: &Path) -> PathBuf {
+    let mut name = tsv.as_os_str().to_owned();
+    name.push(".json");
+    PathBuf::from(name)
+}
+
+/// Writes `settings` beside the TSV `out` (not when `out` is no regular file, e.g. /dev/null).
+fn write_sidecar(out: &Path, settings: &ReferenceSettings) -> Result<()> {
+    if !std::fs::metadata(out).is_ok_and(|m| m.is_file()) {
+        return Ok(());
+    }
+    let json = serde_json::to_string_pretty(settings).expect("plain struct");
+    write(&sidecar_path(out), format!("{json}\n").as_bytes())
+}
+
+/// Refuses a reference TSV whose sidecar is missing, unreadable or records other settings
+/// than `f` (the run about to reuse it, at the policy IRS uses as f).
+fn check_reference_file(tsv: &Path, f: &ReferenceSettings) -> Result<()> {
+    let path = sidecar_path(tsv);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::Invalid(format!(
+            "the reference {} has no readable settings file {} ({e}): IRS cannot check that \
+             it was made with this model, σ, α, n0, n, seed and noise; certify the reference \
+             again with `bitsmooth certify`, which writes that file",
+            tsv.display(),
+            path.display()
+        ))
+    })?;
+    let theirs: ReferenceSettings = serde_json::from_str(&text)
+        .map_err(|e| Error::Invalid(format!("{} is not a settings file: {e}", path.display())))?;
+    check_reference(&theirs, f).map_err(|e| match e {
+        Error::Invalid(m) => Error::Invalid(format!("{}: {m}", tsv.display())),
+        other => other,
+    })
 }
 
 /// Radii at which the summary reports certified accuracy (DESIGN §4 reference figures).
@@ -242,11 +317,18 @@ pub(super) fn print_summary(rows: &[smoothing::CertificationRow]) {
 }
 
 /// Certifies images `skip..skip+count`, writing each TSV row as soon as it is known so that
-/// an interrupted run keeps everything certified so far.
-fn certify_cmd(model: &mut Model, set: &Dataset, run: &CertifyRun) -> Result<()> {
+/// an interrupted run keeps everything certified so far, and the settings the rows depend on
+/// beside it (`<out>.json`, see `smoothing::reference`): the TSV keeps Cohen et al.'s columns.
+fn certify_cmd(
+    model: &mut Model,
+    set: &Dataset,
+    run: &CertifyRun,
+    settings: &ReferenceSettings,
+) -> Result<()> {
     use std::io::Write;
     let (params, skip, count, seed) = (&run.params, run.skip, run.count, run.seed);
     let mut file = create_tsv(run.out, "idx\tlabel\tpredict\tradius\tcorrect\ttime\tnA\tn")?;
+    write_sidecar(run.out, settings)?;
     println!(
         "certifying {count} images of {} with σ = {}, n0 = {}, n = {}, α = {}, seed {seed}",
         model.meta.dataset, params.sigma, params.n0, params.n, params.alpha

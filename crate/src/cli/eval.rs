@@ -1,6 +1,6 @@
 //! `eval`: clean accuracy, per-layer structure, MACs, BOPs and size of a model at a policy.
 
-use super::{default_test_set, load_dataset, load_model, PolicyArgs};
+use super::{check_images, default_test_set, load_dataset, load_model, PolicyArgs};
 use crate::error::Result;
 use crate::eval;
 use crate::quant;
@@ -54,7 +54,8 @@ fn eval_cmd(
     let mut loaded = load_model(model_path)?;
     let policy = quant.apply(&mut loaded, Path::new("data"))?;
     let model = loaded.model;
-    // float weights and activations count as 32 bits (quant::FLOAT_BITS)
+    // float weights and activations count as 32 bits (quant::FLOAT_BITS), and so does the
+    // first layer's input (image + noise), which is never quantized
     let costs = quant::layer_costs(&model.layers, policy.as_ref())?;
     let bops: u64 = costs.iter().map(|c| c.bops).sum();
     let size_bytes: f64 = costs.iter().map(|c| c.size_bytes).sum();
@@ -63,6 +64,7 @@ fn eval_cmd(
         .unwrap_or_else(|| default_test_set(Path::new("data"), &model.meta.dataset));
     let set = load_dataset(&data_path)?;
     let count = count.unwrap_or(set.len().saturating_sub(skip));
+    check_images(&set, skip, count)?;
     let result = eval::evaluate(&model, &set, skip, count, &mut |_, _| {})?;
     let layers: Vec<serde_json::Value> = model
         .layers

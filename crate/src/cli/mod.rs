@@ -8,6 +8,7 @@ mod eval;
 mod export;
 mod policy_args;
 mod prepare_data;
+mod restamp;
 mod train;
 
 use crate::checkpoint::{self, Loaded};
@@ -43,6 +44,10 @@ enum Command {
     /// Certify test images with randomized smoothing (CERTIFY, Cohen et al. 2019) and write
     /// one TSV row per image: idx label predict radius correct time nA n.
     Certify(certify::CertifyArgs),
+    /// Write the digest of each model file's tensors into its metadata (files saved before
+    /// loading verified one); tensors stay byte-identical.
+    #[command(hide = true)]
+    Restamp(restamp::RestampArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -52,6 +57,7 @@ pub fn run() -> Result<()> {
         Command::Export(args) => export::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Certify(args) => certify::run(args),
+        Command::Restamp(args) => restamp::run(args),
     }
 }
 
@@ -79,7 +85,33 @@ fn load_dataset(path: &Path) -> Result<Dataset> {
 }
 
 fn load_model(path: &Path) -> Result<Loaded> {
-    checkpoint::load(&read(path)?).map_err(|e| Error::Model(format!("{}: {e}", path.display())))
+    load_model_from(path, &read(path)?)
+}
+
+/// The model in `bytes`, read from `path` (named in errors).
+fn load_model_from(path: &Path, bytes: &[u8]) -> Result<Loaded> {
+    checkpoint::load(bytes).map_err(|e| match e {
+        // "model file: PATH: what", not "model file: PATH: model file: what"
+        Error::Model(what) => Error::Model(format!("{}: {what}", path.display())),
+        other => Error::Model(format!("{}: {other}", path.display())),
+    })
+}
+
+/// Refuses an image range that is empty or runs past the dataset.
+fn check_images(set: &Dataset, skip: usize, count: usize) -> Result<()> {
+    if count == 0 {
+        return Err(Error::Invalid(if set.is_empty() {
+            "the dataset holds no images".into()
+        } else if skip >= set.len() {
+            format!(
+                "--skip {skip} leaves no images: the dataset has {}",
+                set.len()
+            )
+        } else {
+            "--count 0 selects no images: give at least 1".into()
+        }));
+    }
+    set.check_range(skip, count)
 }
 
 /// Training images shipped to the site for calibrating activation quantizers.

@@ -55,32 +55,42 @@ impl PolicyArgs {
     pub fn apply(&self, loaded: &mut Loaded, data_dir: &Path) -> Result<Option<Policy>> {
         let model = &mut loaded.model;
         let requested = self.resolve(model.layers.len())?;
+        let Some(policy) = requested else {
+            return stored_policy(loaded);
+        };
         if let Some(switchable) = &loaded.switchable {
-            let policy = match requested {
-                Some(p) => p,
-                None => Policy::uniform(model.layers.len(), quant::MAX_BITS, quant::MAX_BITS)?,
-            };
             switchable.apply(model, &policy)?;
             return Ok(Some(policy));
         }
         if model.meta.kind == checkpoint::KIND_EXPORT {
-            if requested.is_some() {
-                return Err(Error::Invalid(
-                    "an exported model is fixed at the policy it was exported at".into(),
-                ));
-            }
-            let policy = model.meta.policy.clone().map(serde_json::from_value);
-            return policy
-                .transpose()
-                .map_err(|e| Error::Model(format!("policy: {e}")));
+            return Err(Error::Invalid(
+                "an exported model is fixed at the policy it was exported at".into(),
+            ));
         }
-        let Some(policy) = requested else {
-            return Ok(None);
-        };
         let train = load_dataset(&data_dir.join(format!("{}-train.bsds", model.meta.dataset)))?;
         let calibration =
             quant::calibration_batch(&train.head(self.calibration), model.meta.sigma)?;
         quant::apply_ptq(model, &policy, &calibration)?;
         Ok(Some(policy))
     }
+}
+
+/// The policy a model runs at as loaded, with no policy asked for: w8a8 for an int8 model,
+/// its own for an export, `None` (float) for a float model. IRS uses the model so as f.
+pub fn stored_policy(loaded: &Loaded) -> Result<Option<Policy>> {
+    let model = &loaded.model;
+    if loaded.switchable.is_some() {
+        return Ok(Some(Policy::uniform(
+            model.layers.len(),
+            quant::MAX_BITS,
+            quant::MAX_BITS,
+        )?));
+    }
+    if model.meta.kind == checkpoint::KIND_EXPORT {
+        let policy = model.meta.policy.clone().map(serde_json::from_value);
+        return policy
+            .transpose()
+            .map_err(|e| Error::Model(format!("policy: {e}")));
+    }
+    Ok(None)
 }

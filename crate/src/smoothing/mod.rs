@@ -20,7 +20,9 @@
 //! (counter-based, so they can be replayed anywhere), [`classifier`] is the one trait the
 //! base classifier implements wherever it runs, [`bounds`] holds the statistics (each a thin
 //! call into `statrs`), [`certify`](mod@certify) and [`irs`] are the algorithms, [`metrics`]
-//! turns per-image results into certified accuracy and the average certified radius.
+//! turns per-image results into certified accuracy and the average certified radius;
+//! [`reference`] records the settings a certification's soundness depends on, which IRS
+//! checks before it reuses one.
 //!
 //! No I/O and no clocks in here: callers time runs themselves (`std::time::Instant` does not
 //! exist in a browser) and report progress through the hooks every long call takes.
@@ -31,6 +33,7 @@ pub mod classifier;
 pub mod irs;
 pub mod metrics;
 pub mod noise;
+pub mod reference;
 
 pub use bounds::{
     binomial_test_p_value, certified_radius, clopper_pearson_lower, clopper_pearson_upper,
