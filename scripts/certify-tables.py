@@ -27,6 +27,22 @@ def seconds(rs):
     return sum(float(r["time"]) for r in rs)
 
 
+# Forward passes of the base classifier per image: the cost that does not depend on how busy
+# the machine was. CERTIFY runs n0 selection and n estimation copies; IRS runs f and fᵖ on
+# n_χ replayed copies on the incremental path, and CERTIFY of fᵖ with n0 + n_χ on the full one.
+N0 = 100
+
+
+def passes_full(rs):
+    return sum(N0 + int(r["n"]) for r in rs) / len(rs)
+
+
+def passes_irs(rs):
+    return sum(
+        2 * int(r["n_chi"]) if r["path"] == "incremental" else N0 + int(r["n_chi"]) for r in rs
+    ) / len(rs)
+
+
 def main(out):
     full = {}
     for path in sorted(glob.glob(os.path.join(out, "*.tsv"))):
@@ -49,9 +65,9 @@ def main(out):
     print(
         "| model | policy | n_χ | full ACR (n = 10⁴) | IRS ACR | scratch ACR (n = n_χ) | IRS − scratch "
         "| full s / image | IRS s / image | scratch s / image | IRS speed-up over full "
-        "| incremental path | disagreement there |"
+        "| forward passes / image: full, IRS, scratch | incremental path | disagreement there |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     runs = []
     for path in glob.glob(os.path.join(out, "*-irs*.tsv")):
         m = re.match(r"(.+)-w(\d)a\d-irs(\d+)\.tsv$", os.path.basename(path))
@@ -80,12 +96,16 @@ def main(out):
             else "–"
         )
         t_irs, t_full = seconds(irs) / len(irs), seconds(ref) / len(ref)
+        passes = (
+            f"{passes_full(ref):,.0f}, {passes_irs(irs):,.0f}, "
+            + (f"{passes_full(scratch):,.0f}" if scratch else "–")
+        )
         s_acr = f"{acr(scratch):.3f}" if scratch else "–"
         s_diff = f"{acr(irs) - acr(scratch):+.3f}" if scratch else "–"
         s_time = f"{seconds(scratch) / len(scratch):.3f}" if scratch else "–"
         print(
             f"| {model} | w{b}a{b} | {chi} | {acr(ref):.3f} | {acr(irs):.3f} | {s_acr} | {s_diff} | "
-            f"{t_full:.3f} | {t_irs:.3f} | {s_time} | ×{t_full / t_irs:.1f} | {len(inc)}/{len(irs)} | {rate} |"
+            f"{t_full:.3f} | {t_irs:.3f} | {s_time} | ×{t_full / t_irs:.1f} | {passes} | {len(inc)}/{len(irs)} | {rate} |"
         )
 
 

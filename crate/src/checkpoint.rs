@@ -168,6 +168,14 @@ pub fn tensors_sha256<'a>(
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The digest of the tensors of the model file `bytes` ([`tensors_sha256`]), after checking it
+/// against the one the file records: what names the function a model computes (IRS
+/// references are tied to it), whatever else its metadata says.
+pub fn tensors_digest(bytes: &[u8]) -> Result<String> {
+    let (_, st) = open(bytes)?;
+    Ok(safetensors_digest(&st))
+}
+
 fn safetensors_digest(st: &SafeTensors) -> String {
     let views = st.tensors();
     tensors_sha256(

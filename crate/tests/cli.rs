@@ -564,7 +564,7 @@ fn incremental_certification_refuses_a_reference_made_with_other_settings() {
         sidecar["policy"]["weight_bits"],
         serde_json::json!(vec![8; 8])
     );
-    assert_eq!(sidecar["model_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(sidecar["model_tensors_sha256"].as_str().unwrap().len(), 64);
     assert!(sidecar["noise_generator"]
         .as_str()
         .unwrap()

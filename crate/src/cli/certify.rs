@@ -12,7 +12,7 @@ use crate::exec::CpuExecutor;
 use crate::model::Model;
 use crate::quant::Policy;
 use crate::smoothing::reference::{
-    check_reference, noise_generator, sha256_hex, ReferenceSettings, BITSMOOTH_VERSION,
+    check_reference, noise_generator, ReferenceSettings, BITSMOOTH_VERSION,
 };
 use crate::smoothing::{self, BaseClassifier};
 use clap::ValueEnum;
@@ -130,6 +130,7 @@ pub fn run(args: CertifyArgs) -> Result<()> {
     let model_path = model;
     let model_bytes = read(&model_path)?;
     let mut loaded = load_model_from(&model_path, &model_bytes)?;
+    let model_digest = crate::checkpoint::tensors_digest(&model_bytes)?;
     let model = &mut loaded.model;
     let params = smoothing::CertifyParams {
         sigma: sigma.unwrap_or(model.meta.sigma),
@@ -146,7 +147,7 @@ pub fn run(args: CertifyArgs) -> Result<()> {
     check_images(&set, skip, count)?;
     // what a reference's soundness depends on, for this run's sidecar or IRS's check
     let settings = |policy: Option<Policy>, kind: &str| ReferenceSettings {
-        model_sha256: sha256_hex(&model_bytes),
+        model_tensors_sha256: model_digest.clone(),
         model_kind: kind.to_string(),
         policy,
         sigma: params.sigma,

@@ -3,7 +3,7 @@
 //!
 //! IRS (see [`irs`](super::irs)) starts from f's certificate for an image: its guess ĉ_A, its
 //! count n_A over n estimation draws and the α its bound was taken at. Those numbers certify
-//! fᵖ only if they came from the same classifier f (the same model file, at the policy IRS
+//! fᵖ only if they came from the same classifier f (the same weights, at the policy IRS
 //! uses as f), the same noise (σ, seed, and the generator with its sample layout, because IRS
 //! replays f's estimation draws) and the same n0, n and α. A certification TSV holds none of
 //! that, so `bitsmooth certify` writes a [`ReferenceSettings`] next to it (`<out>.json`) and
@@ -20,8 +20,10 @@ use sha2::{Digest, Sha256};
 /// The settings a certification ran with, as stored in its JSON sidecar.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReferenceSettings {
-    /// SHA-256 of the model file's bytes, lowercase hex (64 characters).
-    pub model_sha256: String,
+    /// The digest of the model's tensors recorded in (and verified against) the model file
+    /// ([`crate::checkpoint::tensors_digest`]): it names the function f computes, whatever
+    /// annotations (Hessian traces, accuracies) the metadata gains later. Lowercase hex.
+    pub model_tensors_sha256: String,
     /// `float`, `int8` or `export` (the model file's kind).
     pub model_kind: String,
     /// The bit policy the model ran at; `None`: float (an unquantized float model).
@@ -93,11 +95,11 @@ pub fn check_reference(reference: &ReferenceSettings, run: &ReferenceSettings) -
              reference again with them)"
         )))
     };
-    if reference.model_sha256 != run.model_sha256 {
+    if reference.model_tensors_sha256 != run.model_tensors_sha256 {
         return differ(
-            "model SHA-256",
-            reference.model_sha256.clone(),
-            run.model_sha256.clone(),
+            "model weights digest (tensors_sha256)",
+            reference.model_tensors_sha256.clone(),
+            run.model_tensors_sha256.clone(),
         );
     }
     if reference.policy != run.policy {
@@ -138,7 +140,7 @@ mod tests {
 
     fn settings() -> ReferenceSettings {
         ReferenceSettings {
-            model_sha256: "ab".repeat(32),
+            model_tensors_sha256: "ab".repeat(32),
             model_kind: "int8".into(),
             policy: Some(Policy::uniform(8, 8, 8).unwrap()),
             sigma: 0.25,
@@ -172,8 +174,11 @@ mod tests {
 
     #[test]
     fn another_model_file_is_refused_naming_both_digests() {
-        let msg = refused(|r| r.model_sha256 = "cd".repeat(32));
-        assert!(msg.contains("model SHA-256"), "{msg}");
+        let msg = refused(|r| r.model_tensors_sha256 = "cd".repeat(32));
+        assert!(
+            msg.contains("model weights digest (tensors_sha256)"),
+            "{msg}"
+        );
         assert!(
             msg.contains(&"cd".repeat(32)) && msg.contains(&"ab".repeat(32)),
             "{msg}"
