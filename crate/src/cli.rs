@@ -15,6 +15,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod search;
+
 #[derive(Parser)]
 #[command(
     name = "bitsmooth",
@@ -291,6 +293,9 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Choose one width per layer under a BOPs budget (ARQ: DDPG rewarded by IRS-certified
+    /// ACR on validation images drawn from the training set) and print the policy.
+    Search(search::SearchArgs),
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -363,6 +368,7 @@ pub fn run() -> Result<()> {
             }
         }
         Command::Export { model, quant, out } => export_cmd(&model, &quant, &out),
+        Command::Search(args) => search::run(&args),
         Command::Eval {
             model,
             data,

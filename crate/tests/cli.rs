@@ -492,3 +492,147 @@ fn incremental_certification_from_a_reference_tsv_equals_recertifying_the_refere
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("n = 400"));
 }
+
+/// MACs per image of bsnet8's layers, by hand from the architecture (out-channels × in ×
+/// k² × output pixels): stem, block1.{conv1, conv2, shortcut}, block2.{…}, fc.
+const BSNET8_MACS: [u64; 8] = [
+    8 * 9 * 28 * 28,
+    16 * 8 * 9 * 14 * 14,
+    16 * 16 * 9 * 14 * 14,
+    16 * 8 * 14 * 14,
+    48 * 16 * 9 * 7 * 7,
+    48 * 48 * 9 * 7 * 7,
+    48 * 16 * 7 * 7,
+    10 * 2352,
+];
+
+fn search(extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "search",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--data",
+        "crate/tests/fixtures/mnist-test.bsds",
+        "--val-size",
+        "4",
+        "--n0",
+        "20",
+        "--n",
+        "100",
+        "--n-chi",
+        "20",
+        "--threads",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    bitsmooth(&args)
+}
+
+#[test]
+fn a_short_arq_search_prints_a_policy_within_the_budget_and_writes_its_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.tsv");
+    let out = search(&[
+        "--method",
+        "arq",
+        "--bops",
+        "0.25",
+        "--episodes",
+        "5",
+        "--warmup",
+        "2",
+        "--seed",
+        "3",
+        "--pin-first-last",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let policy: Vec<u64> = v["policy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap())
+        .collect();
+    assert_eq!(policy.len(), 8);
+    assert_eq!((policy[0], policy[7]), (8, 8), "first and last pinned");
+    // a quarter of the all-8-bit BOPs (= the cost of uniform 4 bits)
+    let all8: u64 = BSNET8_MACS.iter().map(|m| m * 64).sum();
+    assert_eq!(v["budget"].as_u64().unwrap(), all8 / 4);
+    let bops: u64 = BSNET8_MACS
+        .iter()
+        .zip(&policy)
+        .map(|(m, b)| m * b * b)
+        .sum();
+    assert_eq!(v["bops"].as_u64().unwrap(), bops);
+    assert!(bops <= all8 / 4);
+    assert_eq!(v["method"], "arq");
+    assert_eq!(v["episodes"], 5);
+    let reward = v["validationReward"].as_f64().unwrap();
+    assert!(reward >= 0.0 && reward <= v["referenceAcr"].as_f64().unwrap() + 1e-12);
+    assert!(v["searchSeconds"].as_f64().unwrap() > 0.0);
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "episode\twidths\tbops\tsize_bytes\treward"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 5);
+    let best = rows
+        .iter()
+        .map(|r| r[4].parse::<f64>().unwrap())
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(best, reward);
+    for r in &rows {
+        assert!(r[2].parse::<u64>().unwrap() <= all8 / 4);
+    }
+
+    // the same seed gives the same search
+    let again = search(&[
+        "--bops",
+        "0.25",
+        "--episodes",
+        "5",
+        "--warmup",
+        "2",
+        "--seed",
+        "3",
+        "--pin-first-last",
+        "--json",
+    ]);
+    let w: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(w["policy"], v["policy"]);
+    assert_eq!(w["validationReward"], v["validationReward"]);
+}
+
+#[test]
+fn search_rejects_budgets_out_of_range_and_zero_episodes() {
+    // with the first and last layer pinned at 8 bits the cheapest policy costs ≈ 0.097 of
+    // the 8-bit BOPs (every other layer at 2 bits)
+    let out = search(&["--bops", "0.05", "--pin-first-last", "--episodes", "2"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("outside what this model can use"), "{err}");
+
+    let all8: u64 = BSNET8_MACS.iter().map(|m| m * 64).sum();
+    let above = (all8 + 1).to_string();
+    let out = search(&["--bops", &above, "--episodes", "2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside what this model can use"));
+
+    let out = search(&["--bops=-1", "--episodes", "2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bops must be"));
+
+    let out = search(&["--bops", "0.25", "--episodes", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least one episode"));
+}

@@ -8,7 +8,15 @@
 //! - [`Evaluated`], [`SearchProgress`], [`SearchResult`]: what a search reports as it goes and
 //!   at the end (every evaluated policy can be written out as a trace).
 
+pub mod arq;
+pub mod ddpg;
+pub mod env;
+pub mod haq;
+mod mlp;
+pub mod reward;
+pub mod rl;
 pub mod space;
+pub mod validation;
 
 use crate::error::Result;
 use crate::quant::Policy;
