@@ -284,6 +284,25 @@ fn read_export(meta: ModelMeta, r: &Reader) -> Result<Model> {
     Ok(model)
 }
 
+/// The same model file with its metadata replaced by `meta` (e.g. to record Hessian traces):
+/// every tensor keeps its name, dtype, shape and bytes, and any other header entries stay.
+/// `meta` must describe the same kind of model as the file.
+pub fn rewrite_meta(bytes: &[u8], meta: &ModelMeta) -> Result<Vec<u8>> {
+    let (old, st) = open(bytes)?;
+    if old.kind != meta.kind || old.arch != meta.arch {
+        return Err(Error::Invalid(format!(
+            "new metadata describes a `{}` {} model, the file holds a `{}` {} model",
+            meta.kind, meta.arch, old.kind, old.arch
+        )));
+    }
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::Model(format!("not a readable safetensors file ({e})")))?;
+    let mut metadata = header.metadata().clone().unwrap_or_default();
+    let json = serde_json::to_string(meta).map_err(|e| Error::Model(e.to_string()))?;
+    metadata.insert(METADATA_KEY.to_string(), json);
+    safetensors::serialize(st.tensors(), Some(metadata)).map_err(|e| Error::Model(e.to_string()))
+}
+
 /// Collects named tensors and serialises them with the metadata.
 #[derive(Default)]
 struct Writer {
@@ -509,6 +528,41 @@ mod tests {
         }
         let s7 = r.f32s("fc.weight.scale", &[10]).unwrap();
         assert_eq!(s7[3], sw.masters[7].scales[3] * 64.0);
+    }
+
+    #[test]
+    fn rewrite_meta_changes_only_the_metadata() {
+        let (m, sw) = int8_model();
+        let bytes = save_int8(&m, &sw).unwrap();
+        let mut meta = load(&bytes).unwrap().model.meta;
+        meta.hessian_traces = Some(vec![1.5, 0.25, 3.0, 0.0, 2.0, 1.0, 0.5, 4.0]);
+        let out = rewrite_meta(&bytes, &meta).unwrap();
+        let (before, after) = (
+            SafeTensors::deserialize(&bytes).unwrap(),
+            SafeTensors::deserialize(&out).unwrap(),
+        );
+        let mut names = before.names();
+        names.sort();
+        let mut names_after = after.names();
+        names_after.sort();
+        assert_eq!(names, names_after);
+        for name in names {
+            let (a, b) = (before.tensor(name).unwrap(), after.tensor(name).unwrap());
+            assert_eq!(
+                (a.dtype(), a.shape(), a.data()),
+                (b.dtype(), b.shape(), b.data())
+            );
+        }
+        let back = load(&out).unwrap();
+        assert_eq!(back.model.meta, meta);
+        assert_eq!(back.switchable.unwrap().masters, sw.masters);
+        // a file without traces reads as None; another kind of model is refused
+        assert_eq!(load(&bytes).unwrap().model.meta.hessian_traces, None);
+        meta.kind = KIND_FLOAT.into();
+        assert!(rewrite_meta(&bytes, &meta)
+            .unwrap_err()
+            .to_string()
+            .contains("int8"));
     }
 
     #[test]

@@ -222,6 +222,10 @@ pub struct ModelMeta {
     /// The policy an export was written at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<serde_json::Value>,
+    /// Hutchinson estimates of the Hessian trace of the loss per quantizable layer, forward
+    /// order (`search::hessian`), once computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hessian_traces: Option<Vec<f64>>,
 }
 
 fn default_kind() -> String {
@@ -240,6 +244,7 @@ impl ModelMeta {
             kind: default_kind(),
             bits: vec![],
             policy: None,
+            hessian_traces: None,
         }
     }
 }

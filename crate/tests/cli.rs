@@ -635,4 +635,78 @@ fn search_rejects_budgets_out_of_range_and_zero_episodes() {
     let out = search(&["--bops", "0.25", "--episodes", "0"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least one episode"));
+
+    let out = search(&["--bops", "0.25", "--method", "arq", "--reward", "accuracy"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("defined by its reward"));
+}
+
+fn search_json(method: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "--method",
+        method,
+        "--reward",
+        "accuracy",
+        "--bops",
+        "0.3",
+        "--pin-first-last",
+        "--seed",
+        "2",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = search(&args);
+    assert!(
+        out.status.success(),
+        "{method}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn every_method_stays_within_the_budget_and_below_the_exhaustive_optimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("all.jsonl");
+    let exhaustive = search_json("exhaustive", &["--trace", trace.to_str().unwrap()]);
+    // first and last pinned: 4⁶ policies of the six inner layers
+    let lines = std::fs::read_to_string(&trace).unwrap();
+    assert_eq!(lines.lines().count(), 4096);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["widths"].as_array().unwrap().len(), 8);
+    let optimum = exhaustive["validationReward"].as_f64().unwrap();
+    let all8: u64 = BSNET8_MACS.iter().map(|m| m * 64).sum();
+    let budget = (all8 as f64 * 0.3).floor() as u64;
+    assert_eq!(exhaustive["budget"].as_u64().unwrap(), budget);
+    for (method, extra) in [
+        ("haq", vec!["--episodes", "6", "--warmup", "3"]),
+        ("random", vec!["--episodes", "6"]),
+        ("uniform", vec![]),
+        (
+            "hawq",
+            vec!["--hessian-images", "8", "--hessian-samples", "2"],
+        ),
+        (
+            "ilp",
+            vec!["--hessian-images", "8", "--hessian-samples", "2"],
+        ),
+    ] {
+        let v = search_json(method, &extra);
+        assert_eq!(v["method"], method);
+        assert_eq!(v["reward"], "val-accuracy");
+        let reward = v["validationReward"].as_f64().unwrap();
+        assert!(
+            reward <= optimum,
+            "{method}: {reward} above the optimum {optimum}"
+        );
+        assert!(v["bops"].as_u64().unwrap() <= budget, "{method}: {v}");
+        let policy = v["policy"].as_array().unwrap();
+        assert_eq!((policy[0].as_u64(), policy[7].as_u64()), (Some(8), Some(8)));
+        if method == "uniform" {
+            // pins cost (56,448 + 23,520)·64; the inner layers at 4 bits 2,094,848·16: 38.6 M
+            // BOPs ≤ 0.3 of 139.2 M, at 6 bits 80.5 M > 41.8 M
+            let widths: Vec<u64> = policy.iter().map(|b| b.as_u64().unwrap()).collect();
+            assert_eq!(widths, vec![8, 4, 4, 4, 4, 4, 4, 8]);
+        }
+    }
 }

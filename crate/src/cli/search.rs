@@ -1,13 +1,21 @@
 //! `bitsmooth search`: choose one width per quantizable layer under a BOPs budget (DESIGN §7)
-//! and print the policy, its cost, its validation reward and the search time.
+//! by any of the methods of `search`, and print the policy, its cost, its validation reward
+//! and the search time.
 
-use crate::checkpoint::{self, Loaded};
-use crate::data::Dataset;
+use super::{load_dataset, load_model, read, write};
+use crate::checkpoint::Loaded;
 use crate::error::{Error, Result};
+use crate::search::accuracy::{ValidationAccuracy, ValidationConfig};
+use crate::search::exhaustive::Exhaustive;
+use crate::search::hessian::{self, HessianConfig};
+use crate::search::ilp::IlpTable;
 use crate::search::reward::{IrsAcr, IrsAcrSettings};
 use crate::search::rl::RlSettings;
 use crate::search::validation::ValidationSet;
-use crate::search::{arq, Budget, Evaluated, SearchProgress, SearchResult, SearchSpace};
+use crate::search::{
+    arq, evaluate, haq, random, uniform, Budget, Evaluated, Reward, SearchProgress, SearchResult,
+    SearchSpace,
+};
 use crate::smoothing::Outcome;
 use clap::ValueEnum;
 use std::io::Write;
@@ -18,14 +26,41 @@ use std::time::Instant;
 pub enum Method {
     /// DDPG agent rewarded by the IRS-certified ACR on the validation images (ARQ).
     Arq,
+    /// The same agent rewarded by clean validation accuracy (HAQ).
+    Haq,
+    /// HAWQ-V3's ILP: minimise Σ trace·‖ΔW‖² under the budget (needs Hessian traces).
+    Hawq,
+    /// Double Rounding's ILP: maximise Σ trace/#weights · bits under the budget.
+    Ilp,
+    /// The highest uniform width within the budget.
+    Uniform,
+    /// Random policies (as many as --episodes) pushed under the budget by the wall.
+    Random,
+    /// Every policy of the space evaluated; the exact optimum under the budget.
+    Exhaustive,
 }
 
 impl Method {
     fn name(self) -> &'static str {
         match self {
             Method::Arq => arq::METHOD,
+            Method::Haq => haq::METHOD,
+            Method::Hawq => "hawq",
+            Method::Ilp => "ilp",
+            Method::Uniform => "uniform",
+            Method::Random => "random",
+            Method::Exhaustive => "exhaustive",
         }
     }
+}
+
+/// What scores a policy on the validation images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RewardName {
+    /// ACR of the smoothed quantized classifier by IRS (ARQ's reward).
+    Acr,
+    /// Clean accuracy (HAQ's reward).
+    Accuracy,
 }
 
 /// Options of `bitsmooth search`.
@@ -36,6 +71,10 @@ pub struct SearchArgs {
     pub model: PathBuf,
     #[arg(long, value_enum, default_value_t = Method::Arq)]
     pub method: Method,
+    /// The validation reward: ARQ always uses `acr`, HAQ `accuracy`; the other methods use it
+    /// to search (random, exhaustive) or to score their choice (uniform, ILPs). Default `acr`.
+    #[arg(long, value_enum)]
+    pub reward: Option<RewardName>,
     /// Budget in bit operations per image: a fraction of the all-8-bit BOPs if ≤ 1
     /// (e.g. 0.25 = the cost of uniform 4 bits), else an absolute figure.
     #[arg(long)]
@@ -84,20 +123,17 @@ pub struct SearchArgs {
     /// Threads of the fast executor (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
-}
-
-fn load_model(path: &Path) -> Result<Loaded> {
-    checkpoint::load(&read(path)?).map_err(|e| Error::Model(format!("{}: {e}", path.display())))
-}
-
-fn load_training_set(path: &Path) -> Result<Dataset> {
-    let bytes =
-        read(path).map_err(|e| Error::Io(format!("{e} (run `bitsmooth prepare-data` first)")))?;
-    Dataset::from_bytes(&bytes).map_err(|e| Error::Data(format!("{}: {e}", path.display())))
+    /// hawq/ilp on a model without stored Hessian traces: training images of the Hutchinson
+    /// estimate computed here (drawn by the seed).
+    #[arg(long, default_value_t = 200)]
+    pub hessian_images: usize,
+    /// hawq/ilp without stored traces: Rademacher vectors per layer (≥ 2).
+    #[arg(long, default_value_t = 8)]
+    pub hessian_samples: usize,
+    /// hawq/ilp: write the traces computed here into the model file's metadata, so later
+    /// searches reuse them.
+    #[arg(long)]
+    pub store_traces: bool,
 }
 
 /// `--bops F`: a fraction of the all-highest-width BOPs if F ≤ 1, else absolute BOPs.
@@ -146,7 +182,80 @@ fn write_trace(path: &Path, trace: &[Evaluated]) -> Result<()> {
     Ok(())
 }
 
-pub fn run(args: &SearchArgs) -> Result<()> {
+/// The reward a search scores policies with, built once (ARQ's certifies the stored model).
+enum Scorer {
+    Acr(Box<IrsAcr>),
+    Accuracy(Box<ValidationAccuracy>),
+}
+
+impl Scorer {
+    fn reward(&mut self) -> &mut dyn Reward {
+        match self {
+            Scorer::Acr(r) => r.as_mut(),
+            Scorer::Accuracy(r) => r.as_mut(),
+        }
+    }
+}
+
+/// The reward `method` searches with: ARQ's and HAQ's are fixed, the others take `--reward`.
+fn reward_kind(args: &SearchArgs) -> Result<RewardName> {
+    let fixed = match args.method {
+        Method::Arq => Some(RewardName::Acr),
+        Method::Haq => Some(RewardName::Accuracy),
+        _ => None,
+    };
+    match (fixed, args.reward) {
+        (Some(f), Some(r)) if f != r => Err(Error::Invalid(format!(
+            "--method {} is defined by its reward ({f:?}); --reward {r:?} belongs to another method",
+            args.method.name()
+        ))),
+        (Some(f), _) => Ok(f),
+        (None, r) => Ok(r.unwrap_or(RewardName::Acr)),
+    }
+}
+
+/// Hessian traces per layer: from the model's metadata, else estimated now on `train`
+/// (and stored in the model file with `--store-traces`).
+fn traces(
+    args: &SearchArgs,
+    loaded: &Loaded,
+    train: &crate::data::Dataset,
+    log: &dyn Fn(String),
+) -> Result<Vec<f64>> {
+    if let Some(t) = &loaded.model.meta.hessian_traces {
+        return Ok(t.clone());
+    }
+    let cfg = HessianConfig {
+        images: args.hessian_images,
+        samples: args.hessian_samples,
+        seed: args.seed,
+        ..HessianConfig::default()
+    };
+    log(format!(
+        "{} has no Hessian traces: estimating them (Hutchinson, {} images, {} vectors per layer)",
+        args.model.display(),
+        cfg.images,
+        cfg.samples
+    ));
+    let t0 = Instant::now();
+    let estimates = hessian::layer_traces(&loaded.model, train, &cfg, &mut |l| {
+        log(format!("Hessian trace of layer {l}"))
+    })?;
+    let traces: Vec<f64> = estimates.iter().map(|e| e.trace).collect();
+    log(format!(
+        "traces {traces:?} in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    ));
+    if args.store_traces {
+        let bytes = hessian::store_traces(&read(&args.model)?, &traces)?;
+        write(&args.model, &bytes)?;
+        log(format!("stored the traces in {}", args.model.display()));
+    }
+    Ok(traces)
+}
+
+pub fn run(args: SearchArgs) -> Result<()> {
+    let args = &args;
     if args.threads.is_some_and(|t| !(1..=256).contains(&t)) {
         return Err(Error::Invalid("--threads must be between 1 and 256".into()));
     }
@@ -167,14 +276,16 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let budget = parse_budget(&space, args.bops)?;
     let mut settings = RlSettings::new(args.episodes, args.seed);
     settings.ddpg.warmup = args.warmup;
-    settings.validate()?;
+    if matches!(args.method, Method::Arq | Method::Haq | Method::Random) {
+        settings.validate()?;
+    }
+    let kind = reward_kind(args)?;
 
     let data_path = args
         .data
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("data/{}-train.bsds", meta.dataset)));
-    let train = load_training_set(&data_path)?;
-    let validation = ValidationSet::draw(&train, args.val_size, args.seed)?;
+    let train = load_dataset(&data_path)?;
     let log = |line: String| {
         if args.json {
             eprintln!("{line}");
@@ -183,7 +294,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         }
     };
     log(format!(
-        "{}: {} layers, widths {:?}, budget {} BOPs ({:.4} of the {}-bit {}), {} validation images",
+        "{} ({kind:?} reward): {} layers, widths {:?}, budget {} BOPs ({:.4} of the {}-bit {}), {} validation images",
         args.method.name(),
         space.num_layers(),
         space.bits,
@@ -191,12 +302,34 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         budget.bops as f64 / space.max_bops()? as f64,
         space.max_bits(),
         space.max_bops()?,
-        validation.len()
+        args.val_size
     ));
 
     let started = Instant::now();
-    let (result, reward_name, reference_acr, reference_seconds) = match args.method {
-        Method::Arq => {
+    // the ILPs choose from the model's weights and traces alone; the reward only scores
+    let ilp_choice = match args.method {
+        Method::Hawq | Method::Ilp => {
+            let traces = traces(args, &loaded, &train, &log)?;
+            let switchable = loaded.switchable.as_ref().expect("checked above");
+            let table = if args.method == Method::Hawq {
+                IlpTable::hawq_v3(&space, &traces, &switchable.masters)?
+            } else {
+                IlpTable::double_rounding(&space, &traces)?
+            };
+            let solution = table.solve(budget.bops)?;
+            log(format!(
+                "ILP optimum {:?} (objective {:.6e})",
+                solution.widths, solution.objective
+            ));
+            Some(solution.widths)
+        }
+        _ => None,
+    };
+
+    let reference_start = Instant::now();
+    let (mut scorer, reference_acr) = match kind {
+        RewardName::Acr => {
+            let validation = ValidationSet::draw(&train, args.val_size, args.seed)?;
             let mut irs = IrsAcrSettings::new(
                 args.sigma.unwrap_or(meta.sigma),
                 args.n,
@@ -214,26 +347,76 @@ pub fn run(args: &SearchArgs) -> Result<()> {
                 }
                 true
             })?;
-            let Outcome::Completed(mut reward) = reward else {
+            let Outcome::Completed(reward) = reward else {
                 return Err(Error::Invalid(
                     "the reference certification was cancelled".into(),
                 ));
             };
-            let reference_seconds = started.elapsed().as_secs_f64();
+            let acr = reward.reference_acr();
             log(format!(
-                "reference (stored model, w8a8): ACR {:.4} in {reference_seconds:.1} s",
-                reward.reference_acr()
+                "reference (stored model, w8a8): ACR {acr:.4} in {:.1} s",
+                reference_start.elapsed().as_secs_f64()
             ));
-            let result = arq::search(&space, budget, &mut reward, &settings, &mut |p| {
-                report(&log, p);
-                true
-            })?;
-            (
-                result,
-                "irs-acr",
-                Some(reward.reference_acr()),
-                Some(reference_seconds),
-            )
+            (Scorer::Acr(Box::new(reward)), Some(acr))
+        }
+        RewardName::Accuracy => {
+            let cfg = ValidationConfig {
+                images: args.val_size,
+                seed: args.seed,
+                noise_sigma: None,
+                threads,
+            };
+            let reward = ValidationAccuracy::new(loaded, &train, &cfg)?;
+            (Scorer::Accuracy(Box::new(reward)), None)
+        }
+    };
+    let reference_seconds = reference_start.elapsed().as_secs_f64();
+
+    let mut progress = |p: &SearchProgress| {
+        let every = (p.episodes / 100).max(1);
+        if p.episodes <= 1000 || (p.episode + 1).is_multiple_of(every) {
+            report(&log, p);
+        }
+        true
+    };
+    let result = match args.method {
+        Method::Arq => {
+            let Scorer::Acr(reward) = &mut scorer else {
+                return Err(Error::Invalid("ARQ needs the ACR reward".into()));
+            };
+            arq::search(&space, budget, reward.as_mut(), &settings, &mut progress)?
+        }
+        Method::Haq => haq::search(&space, budget, scorer.reward(), &settings, &mut progress)?,
+        Method::Random => random::random_search(
+            &space,
+            &budget,
+            scorer.reward(),
+            args.episodes,
+            args.seed,
+            &mut progress,
+        )?,
+        Method::Uniform => {
+            uniform::uniform_search(&space, &budget, scorer.reward(), &mut progress)?
+        }
+        Method::Hawq | Method::Ilp => {
+            let widths = ilp_choice.expect("solved above");
+            let best = evaluate(&space, &widths, scorer.reward(), 0)?;
+            SearchResult {
+                method: args.method.name().into(),
+                trace: vec![best.clone()],
+                best,
+                cancelled: false,
+            }
+        }
+        Method::Exhaustive => {
+            let table = Exhaustive::run(&space, scorer.reward(), &mut progress)?;
+            let best = table.optimum(budget.bops)?;
+            SearchResult {
+                method: args.method.name().into(),
+                best,
+                trace: table.table,
+                cancelled: !table.complete,
+            }
         }
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -241,12 +424,13 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         write_trace(path, &result.trace)?;
         log(format!("wrote {}", path.display()));
     }
+    let reward_name = scorer.reward().name().to_string();
     print_result(
         args,
         &space,
         budget,
         &result,
-        reward_name,
+        &reward_name,
         reference_acr,
         reference_seconds,
         seconds,
@@ -271,7 +455,7 @@ fn print_result(
     result: &SearchResult,
     reward_name: &str,
     reference_acr: Option<f64>,
-    reference_seconds: Option<f64>,
+    reference_seconds: f64,
     seconds: f64,
 ) -> Result<()> {
     let best = &result.best;

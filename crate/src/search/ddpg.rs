@@ -71,9 +71,8 @@ impl DdpgConfig {
         if self.hidden == 0 || self.hidden > 4096 {
             return bad("hidden units must be in 1..=4096");
         }
-        if !(self.lr_actor > 0.0 && self.lr_actor.is_finite())
-            || !(self.lr_critic > 0.0 && self.lr_critic.is_finite())
-        {
+        let positive = |v: f32| v > 0.0 && v.is_finite();
+        if !positive(self.lr_actor) || !positive(self.lr_critic) {
             return bad("learning rates must be positive");
         }
         if !(self.tau > 0.0 && self.tau <= 1.0) {
@@ -85,9 +84,9 @@ impl DdpgConfig {
         if !(0.0..=1.0).contains(&self.discount) {
             return bad("the discount must be in [0, 1]");
         }
-        if !(self.initial_sigma > 0.0 && self.initial_sigma.is_finite())
-            || !(self.sigma_decay > 0.0 && self.sigma_decay <= 1.0)
-        {
+        let sigma_ok = self.initial_sigma > 0.0 && self.initial_sigma.is_finite();
+        let decay_ok = self.sigma_decay > 0.0 && self.sigma_decay <= 1.0;
+        if !sigma_ok || !decay_ok {
             return bad("exploration σ must be positive and its decay in (0, 1]");
         }
         if !(self.baseline_alpha > 0.0 && self.baseline_alpha <= 1.0) {

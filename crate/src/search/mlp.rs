@@ -293,9 +293,8 @@ mod tests {
         let mut target = Dense::new(2, 2, 1.0, &mut rng);
         let before = target.weight.clone();
         target.soft_update(&source, 0.25);
-        for k in 0..4 {
-            let expected = 0.75 * before[k] + 0.25 * source.weight[k];
-            assert!((target.weight[k] - expected).abs() < 1e-6);
+        for ((t, b), s) in target.weight.iter().zip(&before).zip(&source.weight) {
+            assert!((t - (0.75 * b + 0.25 * s)).abs() < 1e-6);
         }
     }
 }

@@ -8,14 +8,20 @@
 //! - [`Evaluated`], [`SearchProgress`], [`SearchResult`]: what a search reports as it goes and
 //!   at the end (every evaluated policy can be written out as a trace).
 
+pub mod accuracy;
 pub mod arq;
 pub mod ddpg;
 pub mod env;
+pub mod exhaustive;
 pub mod haq;
+pub mod hessian;
+pub mod ilp;
 mod mlp;
+pub mod random;
 pub mod reward;
 pub mod rl;
 pub mod space;
+pub mod uniform;
 pub mod validation;
 
 use crate::error::Result;
@@ -72,3 +78,21 @@ pub struct SearchResult {
 
 /// Callback type of searches: `progress(&report)`; false cancels.
 pub type ProgressFn<'a> = dyn FnMut(&SearchProgress) -> bool + 'a;
+
+/// Evaluates `widths` (checked against `space`) with `reward`: the policy's BOPs, size and
+/// reward, tagged with `episode`.
+pub fn evaluate(
+    space: &SearchSpace,
+    widths: &[u8],
+    reward: &mut dyn Reward,
+    episode: usize,
+) -> Result<Evaluated> {
+    let policy = space.policy(widths)?;
+    Ok(Evaluated {
+        widths: widths.to_vec(),
+        bops: space.bops(widths)?,
+        size_bytes: space.size_bytes(widths)?,
+        reward: reward.evaluate(&policy)?,
+        episode,
+    })
+}

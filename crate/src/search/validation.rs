@@ -72,6 +72,27 @@ mod tests {
         }
     }
 
+    /// HAQ's reward (`accuracy`) draws its subset the same way: with the same seed and size,
+    /// ARQ and HAQ score policies on the same training images.
+    #[test]
+    fn the_subset_is_the_one_the_accuracy_reward_draws() {
+        use crate::search::accuracy::{ValidationAccuracy, ValidationConfig};
+        let shipped = include_bytes!("../../../public/models/mnist-sigma0.25.safetensors");
+        let images = include_bytes!("../../tests/fixtures/mnist-test.bsds");
+        let train = Dataset::from_bytes(images).unwrap();
+        for seed in 0..5 {
+            let cfg = ValidationConfig {
+                images: 5,
+                seed,
+                ..ValidationConfig::default()
+            };
+            let loaded = crate::checkpoint::load(shipped).unwrap();
+            let accuracy = ValidationAccuracy::new(loaded, &train, &cfg).unwrap();
+            let ours = ValidationSet::draw(&train, 5, seed).unwrap();
+            assert_eq!(ours.indices, accuracy.indices());
+        }
+    }
+
     #[test]
     fn sizes_outside_the_training_set_are_errors() {
         let train = numbered(20);

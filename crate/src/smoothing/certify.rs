@@ -9,6 +9,11 @@
 //! | CERTIFY's n estimation draws (replayed by IRS) | [`ESTIMATION_SAMPLES`] + 0..n |
 //! | CERTIFY's n0 selection draws | [`SELECTION_SAMPLES`] + 0..n0 |
 //! | PREDICT's n draws | [`PREDICTION_SAMPLES`] + 0..n |
+//! | IRS's n0 selection draws when it recertifies fᵖ (full path) | [`IRS_SELECTION_SAMPLES`] + 0..n0 |
+//! | IRS's n_χ estimation draws when it recertifies fᵖ (full path) | [`IRS_ESTIMATION_SAMPLES`] + 0..n_χ |
+//!
+//! Each range starts 2³² apart and no count exceeds [`MAX_SAMPLES`] (< 2³²), so the ranges
+//! never overlap.
 
 use crate::error::{Error, Result};
 use crate::smoothing::bounds::{
@@ -26,6 +31,26 @@ pub const ESTIMATION_SAMPLES: u64 = 0;
 pub const SELECTION_SAMPLES: u64 = 1 << 32;
 /// First sample index of PREDICT's draws.
 pub const PREDICTION_SAMPLES: u64 = 2 << 32;
+/// First sample index of the selection draws of IRS's full path (fᵖ recertified): fresh,
+/// so that they are independent of f's draws, whose answers chose that path.
+pub const IRS_SELECTION_SAMPLES: u64 = 3 << 32;
+/// First sample index of the estimation draws of IRS's full path (fᵖ recertified): fresh,
+/// disjoint from f's estimation draws for the same reason.
+pub const IRS_ESTIMATION_SAMPLES: u64 = 4 << 32;
+
+/// Where CERTIFY takes its two sets of draws from: the first sample index of the n0
+/// selection draws and of the n estimation draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SampleRanges {
+    pub selection: u64,
+    pub estimation: u64,
+}
+
+/// CERTIFY's own ranges ([`SELECTION_SAMPLES`], [`ESTIMATION_SAMPLES`]).
+pub(crate) const CERTIFY_RANGES: SampleRanges = SampleRanges {
+    selection: SELECTION_SAMPLES,
+    estimation: ESTIMATION_SAMPLES,
+};
 
 /// Largest n, n0 or n_χ accepted: 10⁷ noisy copies (hours of work per image in a browser).
 pub const MAX_SAMPLES: u64 = 10_000_000;
@@ -273,6 +298,20 @@ pub fn certify(
     key: NoiseKey,
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<Outcome<Certificate>> {
+    certify_on(f, image, params, key, CERTIFY_RANGES, progress)
+}
+
+/// [`certify`] on the draws `ranges` names (selection: `ranges.selection + 0..n0`,
+/// estimation: `ranges.estimation + 0..n`), so a caller can certify on draws disjoint from
+/// ones already used.
+pub(crate) fn certify_on(
+    f: &mut dyn BaseClassifier,
+    image: &[u8],
+    params: &CertifyParams,
+    key: NoiseKey,
+    ranges: SampleRanges,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> Result<Outcome<Certificate>> {
     params.validate()?;
     let copies = NoisyCopies::new(image, params.sigma, key)?;
     let CertifyParams {
@@ -285,13 +324,13 @@ pub fn certify(
     let total = n0 + n;
 
     // ĉ_A: the most frequent class among n0 selection draws.
-    let selection = SELECTION_SAMPLES..SELECTION_SAMPLES + n0;
+    let selection = ranges.selection..ranges.selection + n0;
     let mut report = |done: u64, _: u64| progress(done, total);
     let counts_n0 = completed_or_return!(sample_counts(f, &copies, selection, batch, &mut report)?);
     let c_hat = argmax(&counts_n0);
 
     // n_A: how often f answers ĉ_A among n fresh estimation draws.
-    let estimation = ESTIMATION_SAMPLES..ESTIMATION_SAMPLES + n;
+    let estimation = ranges.estimation..ranges.estimation + n;
     let mut report = |done: u64, _: u64| progress(n0 + done, total);
     let counts = completed_or_return!(sample_counts(f, &copies, estimation, batch, &mut report)?);
     let n_a = counts[c_hat as usize];
@@ -598,6 +637,25 @@ mod tests {
             NoiseKey::new(9, 9),
         );
         assert_ne!(cert.counts_n0, cert.counts);
+    }
+
+    #[test]
+    fn the_sample_ranges_never_overlap() {
+        // Every use of the noise starts at its own index; with at most MAX_SAMPLES draws each,
+        // the ranges [start, start + MAX_SAMPLES) must be pairwise disjoint.
+        let starts = [
+            ESTIMATION_SAMPLES,
+            SELECTION_SAMPLES,
+            PREDICTION_SAMPLES,
+            IRS_SELECTION_SAMPLES,
+            IRS_ESTIMATION_SAMPLES,
+        ];
+        for (i, &a) in starts.iter().enumerate() {
+            for &b in &starts[i + 1..] {
+                let (lo, hi) = (a.min(b), a.max(b));
+                assert!(lo + MAX_SAMPLES <= hi, "ranges at {a} and {b} overlap");
+            }
+        }
     }
 
     #[test]

@@ -8,12 +8,24 @@
 //! bounded tightly by far fewer samples (n_χ ≪ n) than p_A needs. When p_A is already close
 //! to 1 (≥ γ), subtracting ζ costs more radius than recertifying fᵖ with n_χ samples, so IRS
 //! does that instead.
+//!
+//! The guarantee of the whole procedure. Each path makes its own claim: on the incremental
+//! path, the radius holds if f's p_A and the bound ζ both hold (probability ≥ 1 − α − α_χ);
+//! on the full path, fᵖ is certified by CERTIFY on fresh draws (sample indices
+//! [`IRS_SELECTION_SAMPLES`] and [`IRS_ESTIMATION_SAMPLES`], disjoint from every draw of f,
+//! whose answers chose the path), so its claim holds with probability ≥ 1 − α given the
+//! path. Together, a certificate returned by [`certify_incremental`] is wrong with
+//! probability at most α + α_χ (union bound): given f's guess ĉ_A, "f's bound fails" (n_A
+//! high) and "incremental path" (n_A low enough for p_A < γ) are an increasing and a
+//! decreasing event of one binomial count, so P(both) ≤ α·P(incremental); the full path
+//! fails with at most α·P(full); these add up to α, and ζ adds α_χ.
 
 use crate::error::{Error, Result};
 use crate::smoothing::bounds::{certified_radius, check_alpha, clopper_pearson_upper};
 use crate::smoothing::certify::{
-    certify, check_batch, check_samples, completed_or_return, for_each_batch, Certificate,
-    CertifyParams, Outcome, ESTIMATION_SAMPLES,
+    certify_on, check_batch, check_samples, completed_or_return, for_each_batch, Certificate,
+    CertifyParams, Outcome, SampleRanges, ESTIMATION_SAMPLES, IRS_ESTIMATION_SAMPLES,
+    IRS_SELECTION_SAMPLES,
 };
 use crate::smoothing::classifier::{classify_checked, BaseClassifier};
 use crate::smoothing::noise::NoisyCopies;
@@ -71,7 +83,7 @@ impl IrsParams {
 pub enum IrsPath {
     /// p_A < γ: f's p_A reused, minus the disagreement bound ζ.
     Incremental,
-    /// p_A ≥ γ: fᵖ certified from scratch with n0 and n_χ draws.
+    /// p_A ≥ γ: fᵖ certified from scratch with n0 and n_χ fresh draws (disjoint from f's).
     Full,
 }
 
@@ -132,8 +144,13 @@ fn check_reference(
 ///   disagreements / n_χ at confidence 1 − α_χ; abstain if p_A − ζ < ½, else return ĉ_A with
 ///   radius σ·Φ⁻¹(p_A − ζ). With probability at least 1 − α − α_χ, the smoothed fᵖ returns
 ///   ĉ_A on the whole ℓ₂ ball of that radius.
-/// - If p_A ≥ γ ([`IrsPath::Full`]): CERTIFY fᵖ with n0 and n_χ draws (the same noise key) at
-///   the reference's α; its guarantee holds with probability at least 1 − α.
+/// - If p_A ≥ γ ([`IrsPath::Full`]): CERTIFY fᵖ at the reference's α with n0 and n_χ fresh
+///   draws (the same noise key, but sample indices [`IRS_SELECTION_SAMPLES`] + 0..n0 and
+///   [`IRS_ESTIMATION_SAMPLES`] + 0..n_χ, never used for f); with probability at least
+///   1 − α the smoothed fᵖ returns its class on the ball of the radius returned.
+///
+/// Overall (see the module documentation), a returned certificate holds with probability at
+/// least 1 − (α + α_χ), whichever path was taken.
 ///
 /// `progress(done, total)` is called after every batch (total n_χ, or n0 + n_χ on the full
 /// path); returning false cancels the run, which then returns [`Outcome::Cancelled`].
@@ -158,7 +175,20 @@ pub fn certify_incremental(
             alpha: reference.alpha,
             batch: params.batch,
         };
-        let cert = completed_or_return!(certify(f_p, image, &full, reference.key, progress)?);
+        // Fresh draws: f's selection and estimation draws chose this path, so reusing them
+        // would make fᵖ's sample depend on the decision to take it.
+        let fresh = SampleRanges {
+            selection: IRS_SELECTION_SAMPLES,
+            estimation: IRS_ESTIMATION_SAMPLES,
+        };
+        let cert = completed_or_return!(certify_on(
+            f_p,
+            image,
+            &full,
+            reference.key,
+            fresh,
+            progress
+        )?);
         return Ok(Outcome::Completed(IncrementalCertificate {
             path: IrsPath::Full,
             prediction: cert.prediction,
@@ -216,8 +246,10 @@ pub fn certify_incremental(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smoothing::certify::{certify, sample_counts, SELECTION_SAMPLES};
     use crate::smoothing::mocks::{image, Constant, Perturbed, Threshold};
     use crate::smoothing::noise::NoiseKey;
+    use std::collections::HashSet;
 
     fn go(_: u64, _: u64) -> bool {
         true
@@ -403,6 +435,77 @@ mod tests {
         );
         assert_eq!(out.path, IrsPath::Incremental);
         assert_eq!(out.disagreements, Some(0));
+    }
+
+    /// Records the first four pixels of every noisy input it is shown (as bit patterns: two
+    /// different draws practically never coincide in all four), answering as `inner`.
+    struct Recording<C> {
+        inner: C,
+        seen: HashSet<[u32; 4]>,
+    }
+
+    impl<C: BaseClassifier> BaseClassifier for Recording<C> {
+        fn num_classes(&self) -> usize {
+            self.inner.num_classes()
+        }
+        fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
+            let pixels = inputs.len() / batch;
+            self.seen.extend(
+                inputs
+                    .chunks(pixels)
+                    .map(|x| [0, 1, 2, 3].map(|i| x[i].to_bits())),
+            );
+            self.inner.classify_batch(inputs, batch)
+        }
+    }
+
+    #[test]
+    fn full_path_certifies_on_fresh_draws() {
+        // f ≡ 3 with n = 1000: p_A = 0.001^(1/1000) ≥ γ, so IRS recertifies fᵖ. fᵖ is a coin
+        // flip over the noise (x₀ on its threshold), so its counts show which draws it saw.
+        let x = image(128);
+        let key = NoiseKey::new(17, 4);
+        let mut f = Recording {
+            inner: Constant::new(3),
+            seen: HashSet::new(),
+        };
+        let cert = reference(&mut f, &x, 1000);
+        assert!(cert.p_a >= DEFAULT_GAMMA && cert.key == key);
+        let coin = || Threshold {
+            pixel: 0,
+            threshold: 128.0 / 255.0,
+        };
+        let mut f_p = Recording {
+            inner: coin(),
+            seen: HashSet::new(),
+        };
+        let params = IrsParams::new(400);
+        let out = irs(&mut Constant::new(3), &mut f_p, &x, &cert, &params);
+        assert_eq!(out.path, IrsPath::Full);
+
+        // fᵖ saw none of the 1,100 draws f was certified on, and n0 + n_χ of its own.
+        assert_eq!(f.seen.len(), 1100);
+        assert_eq!(f_p.seen.len(), 500);
+        assert!(f.seen.is_disjoint(&f_p.seen));
+
+        // Its guess and n_A are those of the ranges set aside for this path: the guess from
+        // IRS_SELECTION_SAMPLES + 0..n0, n_A from IRS_ESTIMATION_SAMPLES + 0..n_χ.
+        let copies = NoisyCopies::new(&x, 0.5, key).unwrap();
+        let count = |start: u64, len: u64| {
+            sample_counts(&mut coin(), &copies, start..start + len, 100, &mut go)
+                .unwrap()
+                .completed()
+                .unwrap()
+        };
+        let selection = count(IRS_SELECTION_SAMPLES, 100);
+        let c_hat = if selection[1] > selection[0] { 1 } else { 0 };
+        let estimation = count(IRS_ESTIMATION_SAMPLES, 400);
+        assert_eq!(out.n_a, estimation[c_hat]);
+        assert_eq!(out.n, 400);
+        // The old behaviour (CERTIFY of fᵖ on f's own ranges) counts other draws.
+        let reused = count(ESTIMATION_SAMPLES, 400);
+        let reused_selection = count(SELECTION_SAMPLES, 100);
+        assert_ne!((reused_selection, reused), (selection, estimation));
     }
 
     #[test]
