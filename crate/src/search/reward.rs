@@ -15,9 +15,11 @@ use crate::quant::{Policy, Switchable, MAX_BITS};
 use crate::search::validation::ValidationSet;
 use crate::search::Reward;
 use crate::smoothing::{
-    self, Certificate, CertificationRow, CertifyParams, IrsParams, NoiseKey, Outcome,
+    self, BaseClassifier, Certificate, CertificationRow, CertifyParams, IrsParams, NoiseKey,
+    Outcome,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Settings of [`IrsAcr`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,7 +70,40 @@ pub struct IrsAcr {
     validation: ValidationSet,
     /// f's certificate of every validation image (the IRS cache).
     references: Vec<Certificate>,
+    /// f's answers on the replayed noisy copies, which IRS asks for again at every policy.
+    f_answers: HashMap<(u64, usize), Vec<u32>>,
     settings: IrsAcrSettings,
+}
+
+/// FNV-1a over the bits of a batch of inputs: the key of a replayed batch.
+fn fingerprint(inputs: &[f32]) -> u64 {
+    inputs.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+        (h ^ u64::from(v.to_bits())).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The stored model f with its answers remembered per batch of inputs (keyed by a 64-bit
+/// fingerprint of the batch and its size): IRS replays the same noisy copies through f for
+/// every policy, so after the first policy f is not run again on the incremental path.
+struct Remembered<'a> {
+    f: &'a mut CpuExecutor,
+    answers: &'a mut HashMap<(u64, usize), Vec<u32>>,
+}
+
+impl BaseClassifier for Remembered<'_> {
+    fn num_classes(&self) -> usize {
+        self.f.num_classes()
+    }
+
+    fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
+        let key = (fingerprint(inputs), batch);
+        if let Some(answers) = self.answers.get(&key) {
+            return Ok(answers.clone());
+        }
+        let answers = self.f.classify_batch(inputs, batch)?;
+        self.answers.insert(key, answers.clone());
+        Ok(answers)
+    }
 }
 
 impl IrsAcr {
@@ -124,6 +159,7 @@ impl IrsAcr {
             f_p,
             validation,
             references,
+            f_answers: HashMap::new(),
             settings,
         }))
     }
@@ -164,9 +200,13 @@ impl Reward for IrsAcr {
         self.switchable.apply(&mut self.model, policy)?;
         self.f_p.reload(&self.model)?;
         let mut rows = Vec::with_capacity(self.references.len());
+        let mut f = Remembered {
+            f: &mut self.f,
+            answers: &mut self.f_answers,
+        };
         for (k, reference) in self.references.iter().enumerate() {
             let cert = smoothing::certify_incremental(
-                &mut self.f,
+                &mut f,
                 &mut self.f_p,
                 self.validation.images.image(k),
                 reference,
@@ -269,6 +309,21 @@ mod tests {
         // w2a2 disagrees with the stored model far more often than w4a4 (the shipped model's
         // accuracy drops at 2 bits), so its bound ζ is wider
         assert!(coarse < first, "w2a2 {coarse}, w4a4 {first}");
+    }
+
+    #[test]
+    fn remembering_the_stored_model_s_answers_changes_no_reward() {
+        // the second policy scored after a first one (f's answers remembered) equals the same
+        // policy scored by a fresh reward (f run again)
+        let mut mixed = Policy::uniform(8, 4, 4).unwrap();
+        mixed.weight_bits[2] = 2;
+        mixed.act_bits[2] = 2;
+        let mut warm = reward(1.0);
+        warm.evaluate(&Policy::uniform(8, 6, 6).unwrap()).unwrap();
+        assert!(!warm.f_answers.is_empty());
+        let remembered = warm.evaluate(&mixed).unwrap();
+        let fresh = reward(1.0).evaluate(&mixed).unwrap();
+        assert_eq!(remembered, fresh);
     }
 
     #[test]
