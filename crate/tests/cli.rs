@@ -636,6 +636,22 @@ fn search_rejects_budgets_out_of_range_and_zero_episodes() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least one episode"));
 
+    let out = search(&[
+        "--bops",
+        "0.25",
+        "--method",
+        "haq",
+        "--noisy",
+        "--episodes",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("val-accuracy-noisy-0.25"));
+
     let out = search(&["--bops", "0.25", "--method", "arq", "--reward", "accuracy"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("defined by its reward"));

@@ -109,6 +109,10 @@ pub struct SearchArgs {
     /// α of the reference certification and α_χ of IRS.
     #[arg(long, default_value_t = 0.001)]
     pub alpha: f64,
+    /// With the accuracy reward: classify each validation image under one fixed Gaussian
+    /// noise draw at the model's σ (the inputs the smoothed classifier sees) instead of clean.
+    #[arg(long)]
+    pub noisy: bool,
     /// Pin the first and last layer at the highest width (as HAQ and ARQ do).
     #[arg(long)]
     pub pin_first_last: bool,
@@ -280,6 +284,11 @@ pub fn run(args: SearchArgs) -> Result<()> {
         settings.validate()?;
     }
     let kind = reward_kind(args)?;
+    if args.noisy && kind != RewardName::Accuracy {
+        return Err(Error::Invalid(
+            "--noisy applies to the accuracy reward (haq, or --reward accuracy)".into(),
+        ));
+    }
 
     let data_path = args
         .data
@@ -363,7 +372,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
             let cfg = ValidationConfig {
                 images: args.val_size,
                 seed: args.seed,
-                noise_sigma: None,
+                noise_sigma: args.noisy.then(|| args.sigma.unwrap_or(meta.sigma)),
                 threads,
             };
             let reward = ValidationAccuracy::new(loaded, &train, &cfg)?;
