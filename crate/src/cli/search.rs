@@ -94,7 +94,7 @@ pub struct SearchArgs {
     /// Training images to draw from (default: data/{dataset}-train.bsds).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Noise level σ (default: the model's).
+    /// Noise level σ of ARQ's certification and of --noisy (default: the model's).
     #[arg(long)]
     pub sigma: Option<f32>,
     /// Samples n per image of the cached full certification of the stored model (ARQ).
@@ -110,7 +110,7 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 0.001)]
     pub alpha: f64,
     /// With the accuracy reward: classify each validation image under one fixed Gaussian
-    /// noise draw at the model's σ (the inputs the smoothed classifier sees) instead of clean.
+    /// noise draw at σ (the inputs the smoothed classifier sees) instead of clean.
     #[arg(long)]
     pub noisy: bool,
     /// Pin the first and last layer at the highest width (as HAQ and ARQ do).
