@@ -722,3 +722,250 @@ fn restamp_keeps_every_tensor_and_a_stamped_file_as_it_is() {
     let out = bitsmooth(&["restamp", "no/such.safetensors"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read no/such.safetensors"));
 }
+
+/// MACs per image of bsnet8's layers, by hand from the architecture (out-channels × in ×
+/// k² × output pixels): stem, block1.{conv1, conv2, shortcut}, block2.{…}, fc.
+const BSNET8_MACS: [u64; 8] = [
+    8 * 9 * 28 * 28,
+    16 * 8 * 9 * 14 * 14,
+    16 * 16 * 9 * 14 * 14,
+    16 * 8 * 14 * 14,
+    48 * 16 * 9 * 7 * 7,
+    48 * 48 * 9 * 7 * 7,
+    48 * 16 * 7 * 7,
+    10 * 2352,
+];
+
+/// BOPs of a search policy (one width per layer for weights and activations) counted by hand:
+/// MACs × b_w × b_a, except the stem, whose input (image + noise) is float: 32 bits.
+fn bops_of(widths: &[u64]) -> u64 {
+    BSNET8_MACS
+        .iter()
+        .zip(widths)
+        .enumerate()
+        .map(|(i, (m, &b))| m * b * if i == 0 { 32 } else { b })
+        .sum()
+}
+
+/// Every layer at 8 bits: 56,448·8·32 + 2,118,368·64 = 150,026,240.
+fn all8_bops() -> u64 {
+    bops_of(&[8; 8])
+}
+
+fn search(extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "search",
+        "--model",
+        "public/models/mnist-sigma0.25.safetensors",
+        "--data",
+        "crate/tests/fixtures/mnist-test.bsds",
+        "--val-size",
+        "4",
+        "--n0",
+        "20",
+        "--n",
+        "100",
+        "--n-chi",
+        "20",
+        "--threads",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    bitsmooth(&args)
+}
+
+#[test]
+fn a_short_arq_search_prints_a_policy_within_the_budget_and_writes_its_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.tsv");
+    let out = search(&[
+        "--method",
+        "arq",
+        "--bops",
+        "0.25",
+        "--episodes",
+        "5",
+        "--warmup",
+        "2",
+        "--seed",
+        "3",
+        "--pin-first-last",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let policy: Vec<u64> = v["policy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap())
+        .collect();
+    assert_eq!(policy.len(), 8);
+    assert_eq!((policy[0], policy[7]), (8, 8), "first and last pinned");
+    // a quarter of the all-8-bit BOPs (= the cost of uniform 4 bits)
+    let all8 = all8_bops();
+    assert_eq!(v["budget"].as_u64().unwrap(), all8 / 4);
+    let bops = bops_of(&policy);
+    assert_eq!(v["bops"].as_u64().unwrap(), bops);
+    assert!(bops <= all8 / 4);
+    assert_eq!(v["method"], "arq");
+    assert_eq!(v["episodes"], 5);
+    let reward = v["validationReward"].as_f64().unwrap();
+    assert!(reward >= 0.0 && reward <= v["referenceAcr"].as_f64().unwrap() + 1e-12);
+    assert!(v["searchSeconds"].as_f64().unwrap() > 0.0);
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "episode\twidths\tbops\tsize_bytes\treward"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 5);
+    let best = rows
+        .iter()
+        .map(|r| r[4].parse::<f64>().unwrap())
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(best, reward);
+    for r in &rows {
+        assert!(r[2].parse::<u64>().unwrap() <= all8 / 4);
+    }
+
+    // the same seed gives the same search
+    let again = search(&[
+        "--bops",
+        "0.25",
+        "--episodes",
+        "5",
+        "--warmup",
+        "2",
+        "--seed",
+        "3",
+        "--pin-first-last",
+        "--json",
+    ]);
+    let w: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(w["policy"], v["policy"]);
+    assert_eq!(w["validationReward"], v["validationReward"]);
+}
+
+#[test]
+fn search_rejects_budgets_out_of_range_and_zero_episodes() {
+    // with the first and last layer pinned at 8 bits the cheapest policy costs ≈ 0.097 of
+    // the 8-bit BOPs (every other layer at 2 bits)
+    let out = search(&["--bops", "0.05", "--pin-first-last", "--episodes", "2"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("outside what this model can use"), "{err}");
+
+    let all8 = all8_bops();
+    let above = (all8 + 1).to_string();
+    let out = search(&["--bops", &above, "--episodes", "2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside what this model can use"));
+
+    let out = search(&["--bops=-1", "--episodes", "2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bops must be"));
+
+    let out = search(&["--bops", "0.25", "--episodes", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least one episode"));
+
+    let out = search(&[
+        "--bops",
+        "0.25",
+        "--method",
+        "haq",
+        "--noisy",
+        "--episodes",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("val-accuracy-noisy-0.25"));
+
+    let out = search(&["--bops", "0.25", "--method", "arq", "--reward", "accuracy"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("defined by its reward"));
+}
+
+fn search_json(method: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "--method",
+        method,
+        "--reward",
+        "accuracy",
+        "--bops",
+        "0.3",
+        "--pin-first-last",
+        "--seed",
+        "2",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = search(&args);
+    assert!(
+        out.status.success(),
+        "{method}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn every_method_stays_within_the_budget_and_below_the_exhaustive_optimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("all.jsonl");
+    let exhaustive = search_json("exhaustive", &["--trace", trace.to_str().unwrap()]);
+    // first and last pinned: 4⁶ policies of the six inner layers
+    let lines = std::fs::read_to_string(&trace).unwrap();
+    assert_eq!(lines.lines().count(), 4096);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["widths"].as_array().unwrap().len(), 8);
+    let optimum = exhaustive["validationReward"].as_f64().unwrap();
+    let all8 = all8_bops();
+    let budget = (all8 as f64 * 0.3).floor() as u64;
+    assert_eq!(exhaustive["budget"].as_u64().unwrap(), budget);
+    for (method, extra) in [
+        ("haq", vec!["--episodes", "6", "--warmup", "3"]),
+        ("random", vec!["--episodes", "6"]),
+        ("uniform", vec![]),
+        (
+            "hawq",
+            vec!["--hessian-images", "8", "--hessian-samples", "2"],
+        ),
+        (
+            "ilp",
+            vec!["--hessian-images", "8", "--hessian-samples", "2"],
+        ),
+    ] {
+        let v = search_json(method, &extra);
+        assert_eq!(v["method"], method);
+        assert_eq!(v["reward"], "val-accuracy");
+        let reward = v["validationReward"].as_f64().unwrap();
+        assert!(
+            reward <= optimum,
+            "{method}: {reward} above the optimum {optimum}"
+        );
+        assert!(v["bops"].as_u64().unwrap() <= budget, "{method}: {v}");
+        let policy = v["policy"].as_array().unwrap();
+        assert_eq!((policy[0].as_u64(), policy[7].as_u64()), (Some(8), Some(8)));
+        if method == "uniform" {
+            // pins cost 56,448·8·32 + 23,520·64 = 15,955,968; the inner layers at 4 bits
+            // add 2,094,848·16 = 33,517,568: 49.5 M > 0.3 · 150,026,240 = 45.0 M; at 2 bits
+            // 2,094,848·4 = 8,379,392: 24.3 M fits (the list is 8, 6, 4, 2)
+            let widths: Vec<u64> = policy.iter().map(|b| b.as_u64().unwrap()).collect();
+            assert_eq!(widths, vec![8, 2, 2, 2, 2, 2, 2, 8]);
+        }
+    }
+}

@@ -483,3 +483,48 @@ mod through_the_js_api {
         assert!(number(&first, "radius") <= number(&reference, "radius") + 1e-12);
     }
 }
+
+/// HAQ's search (DDPG agent, noisy validation accuracy) traced natively by
+/// `bitsmooth search --model public/models/mnist-sigma0.25.safetensors --data
+/// crate/tests/fixtures/mnist-test.bsds --method haq --noisy --sigma 1.0 --val-size 8
+/// --episodes 30 --warmup 10 --seed 3 --pin-first-last --bops 0.3 --threads 1 --trace
+/// crate/tests/fixtures/haq-mnist-sigma0.25-seed3.tsv`.
+const HAQ_TRACE: &str = include_str!("fixtures/haq-mnist-sigma0.25-seed3.tsv");
+
+#[wasm_bindgen_test(unsupported = test)]
+fn the_same_seed_gives_the_same_haq_search_as_the_native_cli() {
+    use bitsmooth::search::accuracy::{ValidationAccuracy, ValidationConfig};
+    use bitsmooth::search::rl::RlSettings;
+    use bitsmooth::search::{haq, Budget, SearchSpace};
+    let loaded = bitsmooth::checkpoint::load(MODEL).unwrap();
+    let space =
+        SearchSpace::new(loaded.model.layers.clone(), &loaded.model.meta.bits, true).unwrap();
+    let budget = Budget::fraction(&space, 0.3).unwrap();
+    let data = Dataset::from_bytes(IMAGES).unwrap();
+    let cfg = ValidationConfig {
+        images: 8,
+        seed: 3,
+        noise_sigma: Some(1.0),
+        threads: 1,
+    };
+    let mut reward = ValidationAccuracy::new(loaded, &data, &cfg).unwrap();
+    let mut settings = RlSettings::new(30, 3);
+    settings.ddpg.warmup = 10;
+    let result = haq::search(&space, budget, &mut reward, &settings, &mut |_| true).unwrap();
+    let rows: Vec<Vec<&str>> = HAQ_TRACE
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), result.trace.len());
+    for (row, e) in rows.iter().zip(&result.trace) {
+        let widths: Vec<String> = e.widths.iter().map(|b| b.to_string()).collect();
+        assert_eq!(row[1], widths.join(","), "episode {}", e.episode);
+        assert_eq!(
+            row[4].parse::<f64>().unwrap(),
+            e.reward,
+            "episode {}",
+            e.episode
+        );
+    }
+}

@@ -1,5 +1,5 @@
-//! Command-line interface (DESIGN §7): `prepare-data`, `train`, `eval`, `certify`, `export`.
-//! Thin: parses arguments, reads and writes files, prints; the work is in the library. One
+//! Command-line interface (DESIGN §7): `prepare-data`, `train`, `eval`, `certify`, `export`,
+//! `search`. Thin: parses arguments, reads and writes files, prints; the work is in the library. One
 //! file per subcommand; this one holds the dispatch and the file helpers they share.
 
 mod certify;
@@ -9,6 +9,7 @@ mod export;
 mod policy_args;
 mod prepare_data;
 mod restamp;
+mod search;
 mod train;
 
 use crate::checkpoint::{self, Loaded};
@@ -48,6 +49,9 @@ enum Command {
     /// loading verified one); tensors stay byte-identical.
     #[command(hide = true)]
     Restamp(restamp::RestampArgs),
+    /// Choose one width per layer under a BOPs budget (ARQ, HAQ, HAWQ-V3's or Double
+    /// Rounding's ILP, uniform, random or exhaustive search) and print the policy.
+    Search(search::SearchArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -58,6 +62,7 @@ pub fn run() -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Certify(args) => certify::run(args),
         Command::Restamp(args) => restamp::run(args),
+        Command::Search(args) => search::run(args),
     }
 }
 

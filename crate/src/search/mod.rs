@@ -9,12 +9,20 @@
 //!   at the end (every evaluated policy can be written out as a trace).
 
 pub mod accuracy;
+pub mod arq;
+pub mod ddpg;
+pub mod env;
 pub mod exhaustive;
+pub mod haq;
 pub mod hessian;
 pub mod ilp;
+mod mlp;
 pub mod random;
+pub mod reward;
+pub mod rl;
 pub mod space;
 pub mod uniform;
+pub mod validation;
 
 use crate::error::Result;
 use crate::quant::Policy;
