@@ -27,7 +27,13 @@ fn gpu() -> Gpu {
 
 /// `n` noisy copies of `copies`, counted by `f` through the path certification takes; each
 /// call a fresh sample range (`*next`), so nothing is cached between calls.
-fn counts(f: &mut dyn BaseClassifier, copies: &NoisyCopies, n: usize, batch: usize, next: &mut u64) {
+fn counts(
+    f: &mut dyn BaseClassifier,
+    copies: &NoisyCopies,
+    n: usize,
+    batch: usize,
+    next: &mut u64,
+) {
     let start = *next;
     *next += n as u64;
     let out = sample_counts(f, copies, start..start + n as u64, batch, &mut |_, _| true).unwrap();
@@ -63,7 +69,9 @@ fn setup() -> Setup {
     let loaded = bitsmooth::checkpoint::load(SHIPPED).unwrap();
     let (w8, switchable) = (loaded.model, loaded.switchable.unwrap());
     let mut w4 = bitsmooth::checkpoint::load(SHIPPED).unwrap().model;
-    switchable.apply(&mut w4, &Policy::uniform(8, 4, 4).unwrap()).unwrap();
+    switchable
+        .apply(&mut w4, &Policy::uniform(8, 4, 4).unwrap())
+        .unwrap();
     let data = Dataset::from_bytes(IMAGES).unwrap();
     let copies = NoisyCopies::new(data.image(0), 0.25, NoiseKey::new(0, 0)).unwrap();
     Setup {
@@ -92,16 +100,25 @@ fn summary(s: &Setup) {
         rows.push((format!("gpu {name}, batch {n}"), r));
         for threads in [1, 2] {
             let mut cpu = CpuExecutor::new(model).unwrap().with_threads(threads);
-            let r = rate(400, budget, || counts(&mut cpu, &s.copies, 400, 100, &mut next));
+            let r = rate(400, budget, || {
+                counts(&mut cpu, &s.copies, 400, 100, &mut next)
+            });
             rows.push((format!("cpu {name}, batch 100, {threads} thread(s)"), r));
         }
     }
-    println!("{:<36} {:>12} {:>8}", "noisy forward", "samples/s", "GMAC/s");
+    println!(
+        "{:<36} {:>12} {:>8}",
+        "noisy forward", "samples/s", "GMAC/s"
+    );
     for (name, r) in rows {
         println!("{name:<36} {r:>12.0} {:>8.2}", r * macs / 1e9);
     }
     let values: Vec<f32> = (0..1 << 20).map(|i| (i % 1000) as f32 / 997.0).collect();
-    let q = Quantizer::new(&ActQuant { scale: 0.05, bits: 4 }).unwrap();
+    let q = Quantizer::new(&ActQuant {
+        scale: 0.05,
+        bits: 4,
+    })
+    .unwrap();
     let fq = FakeQuantizer::new(&s.gpu, values.len()).unwrap();
     let r = rate(values.len(), budget, || fq.run(q, &values).unwrap());
     println!(

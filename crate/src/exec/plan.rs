@@ -191,7 +191,9 @@ pub fn fold_batch_norm(
     let scale: Vec<f32> = (0..channels)
         .map(|o| gamma[o] / (var[o] + BN_EPS).sqrt())
         .collect();
-    let shift = (0..channels).map(|o| beta[o] - mean[o] * scale[o]).collect();
+    let shift = (0..channels)
+        .map(|o| beta[o] - mean[o] * scale[o])
+        .collect();
     Ok((scale, shift))
 }
 

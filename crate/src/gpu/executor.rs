@@ -303,7 +303,14 @@ impl GpuExecutor {
         let pipeline = gpu.pipeline("classify", CLASSIFY, "classify");
         let bind = gpu.bind(
             &pipeline,
-            &[&batch, &head, map(Map::H2), &weights.folded, &logits, &counts],
+            &[
+                &batch,
+                &head,
+                map(Map::H2),
+                &weights.folded,
+                &logits,
+                &counts,
+            ],
         );
         let classify = (pipeline, bind);
         let mut exec = Self {
@@ -419,7 +426,11 @@ impl GpuExecutor {
     fn write_lowered(&self, lowered: &Lowered) {
         let queue = &self.gpu.queue;
         for (first, shift) in self.shift_first.iter().zip(&lowered.shifts) {
-            queue.write_buffer(&self.shifts, (first * 4) as u64, bytemuck::cast_slice(shift));
+            queue.write_buffer(
+                &self.shifts,
+                (first * 4) as u64,
+                bytemuck::cast_slice(shift),
+            );
         }
         let layers = architecture();
         for step in &STEPS {
@@ -494,7 +505,12 @@ impl GpuExecutor {
         let gpu = &self.gpu;
         let mut n = 0;
         if noise {
-            gpu.dispatch(encoder, &self.noise.0, &self.noise.1, (count * QUADS) as u64)?;
+            gpu.dispatch(
+                encoder,
+                &self.noise.0,
+                &self.noise.1,
+                (count * QUADS) as u64,
+            )?;
             n += 1;
         }
         let layers = architecture();

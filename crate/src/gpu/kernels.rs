@@ -84,9 +84,9 @@ impl FakeQuantizer {
     pub fn apply(&self, quant: Quantizer, values: &[f32]) -> Result<Vec<f32>> {
         self.run(quant, values)?;
         let bytes = (values.len() * 4) as u64;
-        let out = self
-            .gpu
-            .submit_and_read(self.gpu.encoder(), &self.output, &self.staging, bytes)?;
+        let out =
+            self.gpu
+                .submit_and_read(self.gpu.encoder(), &self.output, &self.staging, bytes)?;
         Ok(bytemuck::pod_collect_to_vec(&out))
     }
 
@@ -100,13 +100,23 @@ impl FakeQuantizer {
             )));
         }
         let gpu = &self.gpu;
-        let params = [values.len() as u32, quant.scale.to_bits(), quant.hi.to_bits(), 0];
+        let params = [
+            values.len() as u32,
+            quant.scale.to_bits(),
+            quant.hi.to_bits(),
+            0,
+        ];
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::cast_slice(&params));
         gpu.queue
             .write_buffer(&self.input, 0, bytemuck::cast_slice(values));
         let mut encoder = gpu.encoder();
-        gpu.dispatch(&mut encoder, &self.pipeline, &self.bind, values.len() as u64)?;
+        gpu.dispatch(
+            &mut encoder,
+            &self.pipeline,
+            &self.bind,
+            values.len() as u64,
+        )?;
         gpu.submit(encoder);
         gpu.device
             .poll(wgpu::PollType::wait_indefinitely())

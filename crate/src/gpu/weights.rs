@@ -64,7 +64,11 @@ impl Layout {
             c += l.out_channels;
             f += folded_len(l).next_multiple_of(4);
         }
-        (layout.total_weights, layout.total_channels, layout.total_folded) = (w, c, f);
+        (
+            layout.total_weights,
+            layout.total_channels,
+            layout.total_folded,
+        ) = (w, c, f);
         layout
     }
 }
@@ -90,7 +94,8 @@ pub(crate) fn plan_weights(plan: &Plan) -> Vec<Vec<f32>> {
                 for ky in 0..k {
                     for kx in 0..k {
                         for ci in 0..cin {
-                            let src = (((o / block * k + ky) * k + kx) * cin + ci) * block + o % block;
+                            let src =
+                                (((o / block * k + ky) * k + kx) * cin + ci) * block + o % block;
                             w[((ky * k + kx) * cin + ci) * cout + o] = c.weights[src];
                         }
                     }
@@ -135,7 +140,10 @@ impl GpuWeights {
     pub fn new(gpu: &Gpu, layers: &[LayerSpec]) -> Self {
         let layout = Layout::of(layers);
         let f32s = |n: usize| (n * 4) as u64;
-        let table = gpu.storage("layer table", (layers.len() * size_of::<LayerEntry>()) as u64);
+        let table = gpu.storage(
+            "layer table",
+            (layers.len() * size_of::<LayerEntry>()) as u64,
+        );
         let masters = gpu.storage("int8 masters", f32s(layout.total_weights));
         let scales = gpu.storage("scales", f32s(layout.total_channels));
         let fold = gpu.storage("batch-norm scales", f32s(layout.total_channels));
@@ -267,10 +275,12 @@ impl GpuWeights {
         }
         gpu.queue
             .write_buffer(&self.table, 0, bytemuck::cast_slice(&entries));
-        gpu.queue.write_buffer(&self.masters, 0, bytemuck::cast_slice(&q));
+        gpu.queue
+            .write_buffer(&self.masters, 0, bytemuck::cast_slice(&q));
         gpu.queue
             .write_buffer(&self.scales, 0, bytemuck::cast_slice(&scales));
-        gpu.queue.write_buffer(&self.fold, 0, bytemuck::cast_slice(&folds));
+        gpu.queue
+            .write_buffer(&self.fold, 0, bytemuck::cast_slice(&folds));
         let mut encoder = gpu.encoder();
         gpu.dispatch(
             &mut encoder,
@@ -291,8 +301,7 @@ impl GpuWeights {
         let ints: Vec<i32> = bytemuck::pod_collect_to_vec(&read(&self.ints, lay.total_weights)?);
         let deq: Vec<f32> =
             bytemuck::pod_collect_to_vec(&read(&self.dequantized, lay.total_weights)?);
-        let folded: Vec<f32> =
-            bytemuck::pod_collect_to_vec(&read(&self.folded, lay.total_folded)?);
+        let folded: Vec<f32> = bytemuck::pod_collect_to_vec(&read(&self.folded, lay.total_folded)?);
         let mut out = DerivedWeights {
             integers: Vec::new(),
             dequantized: Vec::new(),
