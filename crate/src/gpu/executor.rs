@@ -3,7 +3,7 @@
 //!
 //! Per chunk of copies (at most the executor's capacity, sized from the adapter's limits):
 //! one dispatch draws x + σ·ε (`noise.wgsl`), seven run the convolutions with their fused
-//! epilogues (`conv.wgsl`), one runs the head, the argmax and the count (`classify.wgsl`).
+//! epilogues (`conv.wgsl`, one pipeline per layer shape), one runs the head, the argmax and the count (`classify.wgsl`).
 //! The lowering mirrors `exec::cpu` map for map, so CPU and GPU compute the same function;
 //! the weights either come from an `exec::Plan` (any model) or are derived on the GPU from
 //! the int8 masters by Double Rounding ([`GpuExecutor::set_policy`]).
@@ -12,7 +12,7 @@ use super::device::Gpu;
 use super::weights::{DerivedWeights, GpuWeights};
 use crate::error::{Error, Result};
 use crate::exec::plan::{fold_batch_norm, Plan, Quantizer, FC_LANES};
-use crate::model::{architecture, ActQuant, Model, NUM_CLASSES};
+use crate::model::{architecture, ActQuant, LayerSpec, Model, NUM_CLASSES};
 use crate::quant::{Policy, Switchable};
 use crate::smoothing::classifier::BaseClassifier;
 use crate::smoothing::noise::{NoisyCopies, IMAGE_PIXELS};
@@ -197,6 +197,23 @@ impl Lowered {
     }
 }
 
+/// `conv.wgsl` with the layer's shape filled in as constants.
+fn conv_source(spec: &LayerSpec) -> String {
+    [
+        ("__CIN__", spec.in_channels),
+        ("__COUT4__", spec.out_channels / 4),
+        ("__K__", spec.kernel),
+        ("__STRIDE__", spec.stride),
+        ("__PAD__", spec.padding),
+        ("__IN_SIDE__", spec.in_hw[0]),
+        ("__OUT_SIDE__", spec.out_hw[0]),
+    ]
+    .iter()
+    .fold(CONV.to_string(), |s, (name, value)| {
+        s.replace(name, &value.to_string())
+    })
+}
+
 /// The largest chunk of copies the adapter's limits allow (the biggest map must fit one
 /// storage binding).
 pub fn max_capacity(gpu: &Gpu) -> usize {
@@ -277,11 +294,11 @@ impl GpuExecutor {
         let pipeline = gpu.pipeline("noise", NOISE, "add_noise");
         let bind = gpu.bind(&pipeline, &[&batch, &pixels, map(Map::X)]);
         let noise = (pipeline, bind);
-        let conv = gpu.pipeline("convolution", CONV, "convolve");
         let convs = STEPS
             .iter()
             .map(|step| {
-                let pipeline = conv.clone();
+                let source = conv_source(&layers[step.layer]);
+                let pipeline = gpu.pipeline("convolution", &source, "convolve");
                 let residual = step.residual.map_or(&dummy_read, map);
                 let dest1 = step.dests.get(1).map_or(&dummy_write, |d| map(d.0));
                 let bind = gpu.bind(
@@ -516,7 +533,7 @@ impl GpuExecutor {
         let layers = architecture();
         for (step, (pipeline, bind)) in STEPS.iter().zip(&self.convs) {
             let spec = &layers[step.layer];
-            let invocations = count * spec.out_hw[0] * spec.out_hw[1] * spec.out_channels / 4;
+            let invocations = count * spec.out_hw[0] * spec.out_hw[1];
             gpu.dispatch(encoder, pipeline, bind, invocations as u64)?;
             n += 1;
         }

@@ -1,8 +1,20 @@
 // One convolution with its batch-norm folded in, over a batch of NHWC feature maps, and its
 // epilogue: + shift, + residual, ReLU, then each destination through its own activation
 // fake-quantizer (a map read by two layers gets a copy per reader, as on the CPU). One
-// invocation computes four neighbouring output channels of one pixel of one copy.
+// invocation computes every output channel of one pixel of one copy, so each input value is
+// loaded once and the weights (the same for every invocation) are read as uniform values.
+// The layer's shape is baked in as constants (the executor fills in the __NAME__ fields
+// per layer), so loops have fixed trip counts and the accumulators stay in registers.
 
+const CIN: u32 = __CIN__u;
+const COUT4: u32 = __COUT4__u; // output channels / 4
+const K: u32 = __K__u;
+const STRIDE: u32 = __STRIDE__u;
+const PAD: u32 = __PAD__u;
+const IN_SIDE: u32 = __IN_SIDE__u;
+const OUT_SIDE: u32 = __OUT_SIDE__u;
+
+// The shape again (as the constants above; kept so the layout stays one struct per layer).
 struct Conv {
     cin: u32,
     cout4: u32,        // output channels / 4
@@ -46,46 +58,50 @@ fn quantize4(v: vec4<f32>, on: u32, scale: f32, hi: f32) -> vec4<f32> {
 @compute @workgroup_size(64)
 fn convolve(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = flat_index(id, groups);
-    let pixels = conv.out_side * conv.out_side;
-    if (i >= batch.count * pixels * conv.cout4) {
+    let pixels = OUT_SIDE * OUT_SIDE;
+    if (i >= batch.count * pixels) {
         return;
     }
-    // i = (b * pixels + p) * cout4 + co4: also the output's vec4 index
-    let co4 = i % conv.cout4;
-    let rest = i / conv.cout4;
-    let p = rest % pixels;
-    let b = rest / pixels;
-    let oy = p / conv.out_side;
-    let ox = p % conv.out_side;
-    let side = i32(conv.in_side);
-    let in_base = b * conv.in_side * conv.in_side * conv.cin;
-    var acc = vec4<f32>(0.0);
-    for (var ky = 0u; ky < conv.k; ky++) {
-        let iy = i32(oy * conv.stride + ky) - i32(conv.pad);
-        if (iy < 0 || iy >= side) {
+    // i = b * pixels + p; output vec4 (i, co4) at i * COUT4 + co4
+    let p = i % pixels;
+    let b = i / pixels;
+    let oy = p / OUT_SIDE;
+    let ox = p % OUT_SIDE;
+    let in_base = b * IN_SIDE * IN_SIDE * CIN;
+    var acc: array<vec4<f32>, COUT4>;
+    for (var ky = 0u; ky < K; ky++) {
+        let iy = i32(oy * STRIDE + ky) - i32(PAD);
+        if (iy < 0 || iy >= i32(IN_SIDE)) {
             continue;
         }
-        for (var kx = 0u; kx < conv.k; kx++) {
-            let ix = i32(ox * conv.stride + kx) - i32(conv.pad);
-            if (ix < 0 || ix >= side) {
+        for (var kx = 0u; kx < K; kx++) {
+            let ix = i32(ox * STRIDE + kx) - i32(PAD);
+            if (ix < 0 || ix >= i32(IN_SIDE)) {
                 continue;
             }
-            let x_at = in_base + (u32(iy) * conv.in_side + u32(ix)) * conv.cin;
-            let w_at = conv.weight_first + (ky * conv.k + kx) * conv.cin * conv.cout4 + co4;
-            for (var ci = 0u; ci < conv.cin; ci++) {
-                acc = fma(vec4<f32>(input[x_at + ci]), weights[w_at + ci * conv.cout4], acc);
+            let x_at = in_base + (u32(iy) * IN_SIDE + u32(ix)) * CIN;
+            let w_at = conv.weight_first + (ky * K + kx) * CIN * COUT4;
+            for (var ci = 0u; ci < CIN; ci++) {
+                let x = vec4<f32>(input[x_at + ci]);
+                let w_row = w_at + ci * COUT4;
+                for (var co4 = 0u; co4 < COUT4; co4++) {
+                    acc[co4] = fma(x, weights[w_row + co4], acc[co4]);
+                }
             }
         }
     }
-    var v = acc + shifts[conv.shift_first + co4];
-    if ((conv.flags & 2u) != 0u) {
-        v = v + residual[i];
-    }
-    if ((conv.flags & 1u) != 0u) {
-        v = max(v, vec4<f32>(0.0));
-    }
-    dest0[i] = quantize4(v, conv.q0_on, conv.q0_scale, conv.q0_hi);
-    if ((conv.flags & 4u) != 0u) {
-        dest1[i] = quantize4(v, conv.q1_on, conv.q1_scale, conv.q1_hi);
+    let out_base = i * COUT4;
+    for (var co4 = 0u; co4 < COUT4; co4++) {
+        var v = acc[co4] + shifts[conv.shift_first + co4];
+        if ((conv.flags & 2u) != 0u) {
+            v = v + residual[out_base + co4];
+        }
+        if ((conv.flags & 1u) != 0u) {
+            v = max(v, vec4<f32>(0.0));
+        }
+        dest0[out_base + co4] = quantize4(v, conv.q0_on, conv.q0_scale, conv.q0_hi);
+        if ((conv.flags & 4u) != 0u) {
+            dest1[out_base + co4] = quantize4(v, conv.q1_on, conv.q1_scale, conv.q1_hi);
+        }
     }
 }
