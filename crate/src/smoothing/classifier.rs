@@ -147,6 +147,48 @@ mod tests {
         }
     }
 
+    /// Counts on its own, wrongly when asked to: 1 per class whatever the samples.
+    struct Counting {
+        wrong: bool,
+    }
+    impl BaseClassifier for Counting {
+        fn num_classes(&self) -> usize {
+            10
+        }
+        fn classify_batch(&mut self, _: &[f32], _: usize) -> Result<Vec<u32>> {
+            Err(Error::Invalid("asked to classify".into()))
+        }
+        fn counts(&mut self, _: &NoisyCopies, samples: Range<u64>) -> Option<Result<Vec<u64>>> {
+            let mut counts = vec![0; 10];
+            counts[3] = samples.end - samples.start;
+            Some(Ok(if self.wrong { vec![1; 10] } else { counts }))
+        }
+    }
+
+    #[test]
+    fn an_executor_that_counts_itself_is_asked_for_counts_and_checked() {
+        use crate::smoothing::noise::NoiseKey;
+        let copies = NoisyCopies::new(&[0; IMAGE_PIXELS], 0.5, NoiseKey::default()).unwrap();
+        let mut go = |_: u64, _: u64| true;
+        let mut f = Counting { wrong: false };
+        let counts = crate::smoothing::sample_counts(&mut f, &copies, 10..260, 100, &mut go)
+            .unwrap()
+            .completed()
+            .unwrap();
+        assert_eq!(counts, [0, 0, 0, 250, 0, 0, 0, 0, 0, 0]);
+        let err = counts_checked(&mut Counting { wrong: true }, &copies, 0..5)
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("counted 10 samples") && err.contains("expected 5"),
+            "{err}"
+        );
+        // the default: no counts of its own
+        let mut model = Model::init(ModelMeta::new("mnist", 0.25), 1, &Device::Cpu).unwrap();
+        assert!(counts_checked(&mut model, &copies, 0..5).is_none());
+    }
+
     #[test]
     fn answers_of_the_wrong_length_or_range_are_errors() {
         let inputs = vec![0.0; 2 * IMAGE_PIXELS];
