@@ -16,6 +16,9 @@ pub enum Error {
     /// File-system problems (CLI only).
     #[error("{0}")]
     Io(String),
+    /// The GPU executor: no adapter, a refused device, a lost device or a shader error.
+    #[error("GPU: {0}")]
+    Gpu(String),
     /// Tensor library failures (shape mismatches inside the engine).
     #[error("tensor error: {0}")]
     Tensor(#[from] candle_core::Error),

@@ -8,7 +8,7 @@
 //! rebuilding the plan after a policy change is cheap.
 
 use crate::error::{Error, Result};
-use crate::model::{architecture, ActQuant, LayerKind, Model, NUM_CLASSES};
+use crate::model::{architecture, ActQuant, BatchNorm, LayerKind, Model, NUM_CLASSES};
 use candle_core::Tensor;
 
 /// Batch-norm ε of the model (evaluation mode: y = (x − mean)/√(var + ε)·γ + β).
@@ -25,7 +25,8 @@ pub struct Quantizer {
 }
 
 impl Quantizer {
-    fn new(q: &ActQuant) -> Result<Self> {
+    /// The quantizer of `q` (bits 1..=16, scale finite and > 0).
+    pub fn new(q: &ActQuant) -> Result<Self> {
         if !((1..=16).contains(&q.bits) && q.scale.is_finite() && q.scale > 0.0) {
             return Err(Error::Model(format!(
                 "activation quantizer {q:?} is not usable (bits 1..=16, scale > 0)"
@@ -171,24 +172,42 @@ impl Plan {
     }
 }
 
+/// The evaluation-mode batch-norm as a per-channel affine map y = scale·x + shift:
+/// scale = γ/√(var + ε), shift = β − mean·scale (`channels` values each). Folding `scale`
+/// into the preceding convolution's weights is what every executor does (the GPU one too).
+pub fn fold_batch_norm(
+    bn: &BatchNorm,
+    channels: usize,
+    layer: &str,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (gamma, beta) = (values(&bn.gamma)?, values(&bn.beta)?);
+    let mean = values(&bn.running_mean.borrow())?;
+    let var = values(&bn.running_var.borrow())?;
+    if [gamma.len(), beta.len(), mean.len(), var.len()] != [channels; 4] {
+        return Err(Error::Model(format!(
+            "layer {layer}: batch-norm of the wrong size"
+        )));
+    }
+    let scale: Vec<f32> = (0..channels)
+        .map(|o| gamma[o] / (var[o] + BN_EPS).sqrt())
+        .collect();
+    let shift = (0..channels)
+        .map(|o| beta[o] - mean[o] * scale[o])
+        .collect();
+    Ok((scale, shift))
+}
+
 fn lower_conv(model: &Model, i: usize, input_quant: Option<Quantizer>) -> Result<ConvPlan> {
     let spec = &model.layers[i];
     let (cin, cout, k) = (spec.in_channels, spec.out_channels, spec.kernel);
     let w = values(&model.weights[i])?; // [cout][cin][k][k]
-    let bn = model.bn_for(i);
-    let (gamma, beta) = (values(&bn.gamma)?, values(&bn.beta)?);
-    let mean = values(&bn.running_mean.borrow())?;
-    let var = values(&bn.running_var.borrow())?;
-    if [gamma.len(), beta.len(), mean.len(), var.len()] != [cout; 4] || w.len() != spec.weights() {
+    if w.len() != spec.weights() {
         return Err(Error::Model(format!(
-            "layer {}: weights or batch-norm of the wrong size",
+            "layer {}: weights of the wrong size",
             spec.name
         )));
     }
-    let scale: Vec<f32> = (0..cout)
-        .map(|o| gamma[o] / (var[o] + BN_EPS).sqrt())
-        .collect();
-    let shift = (0..cout).map(|o| beta[o] - mean[o] * scale[o]).collect();
+    let (scale, shift) = fold_batch_norm(model.bn_for(i), cout, &spec.name)?;
     let block = if cout % 16 == 0 { 16 } else { 8 };
     let mut weights = vec![0.0; w.len()];
     for (o, scale) in scale.iter().enumerate() {

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::smoothing::bounds::{
     binomial_test_p_value, certified_radius, check_alpha, clopper_pearson_lower,
 };
-use crate::smoothing::classifier::{classify_checked, BaseClassifier};
+use crate::smoothing::classifier::{classify_checked, counts_checked, BaseClassifier};
 use crate::smoothing::noise::{NoiseKey, NoisyCopies, IMAGE_PIXELS};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -148,17 +148,34 @@ pub fn sample_counts(
     batch: usize,
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<Outcome<Vec<u64>>> {
+    check_batch(batch)?;
     let mut counts = vec![0u64; f.num_classes()];
-    let done = for_each_batch(copies, samples, batch, progress, |inputs, len| {
-        for class in classify_checked(f, inputs, len)? {
-            counts[class as usize] += 1;
+    let total = samples.end.saturating_sub(samples.start);
+    let mut inputs = Vec::new();
+    let mut start = samples.start;
+    while start < samples.end {
+        let end = samples.end.min(start + batch as u64);
+        // An executor that draws the noise itself (the GPU) returns the batch's counts; the
+        // others classify copies drawn here, into one reused buffer.
+        match counts_checked(f, copies, start..end) {
+            Some(batch_counts) => {
+                for (c, n) in counts.iter_mut().zip(batch_counts?) {
+                    *c += n;
+                }
+            }
+            None => {
+                copies.fill(start..end, &mut inputs);
+                for class in classify_checked(f, &inputs, (end - start) as usize)? {
+                    counts[class as usize] += 1;
+                }
+            }
         }
-        Ok(())
-    })?;
-    Ok(match done {
-        Outcome::Completed(()) => Outcome::Completed(counts),
-        Outcome::Cancelled => Outcome::Cancelled,
-    })
+        start = end;
+        if !progress(start - samples.start, total) {
+            return Ok(Outcome::Cancelled);
+        }
+    }
+    Ok(Outcome::Completed(counts))
 }
 
 /// The most frequent class (the lowest index among ties, as `numpy.argmax`).

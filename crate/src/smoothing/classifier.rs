@@ -4,8 +4,9 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Model, IMAGE_SIDE};
-use crate::smoothing::noise::IMAGE_PIXELS;
+use crate::smoothing::noise::{NoisyCopies, IMAGE_PIXELS};
 use candle_core::Tensor;
+use std::ops::Range;
 
 /// A base classifier f: inputs → classes, applied to a batch of (noisy) images at a time.
 pub trait BaseClassifier {
@@ -16,6 +17,17 @@ pub trait BaseClassifier {
     /// (`inputs.len() == batch · 784`, values in [0, 1] plus noise, unclipped).
     /// Returns exactly `batch` classes, in input order.
     fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>>;
+
+    /// The class counts of the noisy copies `samples` of `copies` (the image, σ and noise
+    /// key), computed by the executor itself — for an executor that draws the noise where
+    /// it runs (a GPU) and returns only the counts. `None` (the default): the caller draws
+    /// the copies on the host and calls [`classify_batch`](Self::classify_batch), which
+    /// gives the same counts. An answer must have `num_classes()` entries summing to the
+    /// number of samples.
+    fn counts(&mut self, copies: &NoisyCopies, samples: Range<u64>) -> Option<Result<Vec<u64>>> {
+        let _ = (copies, samples);
+        None
+    }
 }
 
 impl<C: BaseClassifier + ?Sized> BaseClassifier for &mut C {
@@ -25,6 +37,10 @@ impl<C: BaseClassifier + ?Sized> BaseClassifier for &mut C {
 
     fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
         (**self).classify_batch(inputs, batch)
+    }
+
+    fn counts(&mut self, copies: &NoisyCopies, samples: Range<u64>) -> Option<Result<Vec<u64>>> {
+        (**self).counts(copies, samples)
     }
 }
 
@@ -50,6 +66,29 @@ impl BaseClassifier for Model {
         )?;
         self.predict(&x)
     }
+}
+
+/// Asks `f` for the counts of `samples` itself ([`BaseClassifier::counts`]) and checks the
+/// answer: `f.num_classes()` entries summing to the number of samples. `None`: `f` leaves
+/// the sampling to the caller.
+pub(crate) fn counts_checked(
+    f: &mut dyn BaseClassifier,
+    copies: &NoisyCopies,
+    samples: Range<u64>,
+) -> Option<Result<Vec<u64>>> {
+    let want = samples.end.saturating_sub(samples.start);
+    let counts = f.counts(copies, samples)?;
+    let k = f.num_classes();
+    Some(counts.and_then(|counts| {
+        let total: u64 = counts.iter().sum();
+        if counts.len() != k || total != want {
+            return Err(Error::Invalid(format!(
+                "the base classifier counted {total} samples in {} classes, expected {want} in {k}",
+                counts.len()
+            )));
+        }
+        Ok(counts)
+    }))
 }
 
 /// Calls `f` and checks its answer: `batch` classes, each below `f.num_classes()`.
@@ -106,6 +145,48 @@ mod tests {
         fn classify_batch(&mut self, _: &[f32], _: usize) -> Result<Vec<u32>> {
             Ok(self.0.clone())
         }
+    }
+
+    /// Counts on its own, wrongly when asked to: 1 per class whatever the samples.
+    struct Counting {
+        wrong: bool,
+    }
+    impl BaseClassifier for Counting {
+        fn num_classes(&self) -> usize {
+            10
+        }
+        fn classify_batch(&mut self, _: &[f32], _: usize) -> Result<Vec<u32>> {
+            Err(Error::Invalid("asked to classify".into()))
+        }
+        fn counts(&mut self, _: &NoisyCopies, samples: Range<u64>) -> Option<Result<Vec<u64>>> {
+            let mut counts = vec![0; 10];
+            counts[3] = samples.end - samples.start;
+            Some(Ok(if self.wrong { vec![1; 10] } else { counts }))
+        }
+    }
+
+    #[test]
+    fn an_executor_that_counts_itself_is_asked_for_counts_and_checked() {
+        use crate::smoothing::noise::NoiseKey;
+        let copies = NoisyCopies::new(&[0; IMAGE_PIXELS], 0.5, NoiseKey::default()).unwrap();
+        let mut go = |_: u64, _: u64| true;
+        let mut f = Counting { wrong: false };
+        let counts = crate::smoothing::sample_counts(&mut f, &copies, 10..260, 100, &mut go)
+            .unwrap()
+            .completed()
+            .unwrap();
+        assert_eq!(counts, [0, 0, 0, 250, 0, 0, 0, 0, 0, 0]);
+        let err = counts_checked(&mut Counting { wrong: true }, &copies, 0..5)
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("counted 10 samples") && err.contains("expected 5"),
+            "{err}"
+        );
+        // the default: no counts of its own
+        let mut model = Model::init(ModelMeta::new("mnist", 0.25), 1, &Device::Cpu).unwrap();
+        assert!(counts_checked(&mut model, &copies, 0..5).is_none());
     }
 
     #[test]

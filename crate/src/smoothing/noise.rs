@@ -155,6 +155,11 @@ impl NoisyCopies {
         self.key
     }
 
+    /// The clean image x in [0, 1] (784 values), for executors that add the noise themselves.
+    pub fn image(&self) -> &[f32] {
+        &self.x
+    }
+
     /// Replaces the contents of `out` by the noisy copies for sample indices `samples`, as a
     /// row-major `[samples.len(), 1, 28, 28]` array.
     pub fn fill(&self, samples: Range<u64>, out: &mut Vec<f32>) {
