@@ -3,10 +3,12 @@
 //! Errors cross the boundary as JS `Error`s with the engine's message, never as panics.
 //!
 //! One file per capability: this one loads models and data and classifies; [`bits`] switches
-//! bit policies; [`certify`] runs CERTIFY and IRS.
+//! bit policies; [`certify`] runs CERTIFY and IRS; [`search`] runs a mixed-precision
+//! search.
 
 mod bits;
 mod certify;
+mod search;
 
 pub use certify::{CertifySettings, MAX_COPIES};
 
