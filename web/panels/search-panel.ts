@@ -14,11 +14,11 @@ const MAX_EPISODES = 10_000;
 const MAX_SEED = 4_294_967_295;
 
 const METHOD_LABELS: Record<SearchMethod, string> = {
-  haq: 'HAQ — DDPG agent, reward: validation accuracy',
-  arq: 'ARQ — DDPG agent, reward: certified radius (IRS)',
-  hawq: 'HAWQ-V3 ILP (Hessian traces)',
-  ilp: 'Double Rounding ILP (Hessian traces)',
-  uniform: 'Uniform — highest width within budget',
+  haq: 'HAQ (agent, accuracy)',
+  arq: 'ARQ (agent, certified radius)',
+  hawq: 'HAWQ-V3 ILP',
+  ilp: 'Double Rounding ILP',
+  uniform: 'Uniform',
   random: 'Random search',
 };
 
@@ -80,7 +80,8 @@ export class SearchPanel {
       <p class="muted">Which width for each layer, under a budget of bit operations? A search proposes one width per layer
         (weights and activations together, from the model's trained widths), keeps every policy within the budget and scores
         it on validation images drawn by the seed from the shipped <b>training</b> images (never the test images). ARQ scores
-        by the certified radius of the smoothed classifier (IRS against the stored model), HAQ by accuracy; the ILPs use
+        by the certified radius of the smoothed classifier (IRS against the stored model), HAQ by accuracy, both with a
+        DDPG agent; uniform takes the highest width within the budget, random search samples policies; the ILPs use
         Hessian traces, estimated here from 64 training images and 2 random vectors per layer when the model has none
         stored (a rough estimate). It runs on a worker of its own.</p>
       <form id="search-form" class="controls search-settings" novalidate>
