@@ -1,6 +1,6 @@
 // Page shell: one store (state in the URL), one engine worker for the grid, a pool of
-// workers for certification, and panels that render from them. Later panels (search,
-// draw-your-own) mount into their own sections.
+// workers for certification, and panels that render from them. Later panels (draw-your-own)
+// mount into their own sections.
 import './style.css';
 import { startEngine, Comlink } from './engine';
 import { parseHash, Store, toHash } from './state';
@@ -12,6 +12,8 @@ import { GridPanel } from './panels/grid-panel';
 import { CertifyPanel } from './panels/certify-panel';
 import { BitsPanel } from './panels/bits-panel';
 import { CertifyPool } from './pool';
+import { SearchPanel } from './panels/search-panel';
+import { SearchRunner } from './search/runner';
 
 const { state, ignored, adjusted } = parseHash(location.hash);
 const store = new Store(state);
@@ -26,6 +28,11 @@ const certify = new CertifyPanel(
   store,
   new CertifyPool(document.baseURI),
   status,
+);
+const search = new SearchPanel(
+  document.querySelector<HTMLElement>('#search-panel')!,
+  store,
+  new SearchRunner(document.baseURI),
 );
 const linkNotes = [
   ...(ignored.length ? [`Ignored invalid link parameters: ${ignored.join(', ')}. Showing defaults for them.`] : []),
@@ -79,6 +86,7 @@ async function refresh(reload: boolean): Promise<void> {
       modelPanel.show(loaded);
       bits.setModel(loaded.model);
       certify.setModel(loaded.model.kind, count);
+      search.setModel(loaded.model);
       pixels = await engine.images(0, count);
       if (id !== job) return;
       shown = `${dataset}/${sigma}`;

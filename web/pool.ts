@@ -46,14 +46,14 @@ export interface Affinity<R> {
   computed(row: R): boolean;
 }
 
-class Cancelled extends Error {
+export class Cancelled extends Error {
   constructor() {
     super('cancelled');
   }
 }
 
 /** Settles like `p`, or rejects with `Cancelled` as soon as `signal` aborts. */
-function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+export function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     if (signal.aborted) return reject(new Cancelled());
     const onAbort = () => reject(new Cancelled());

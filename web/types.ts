@@ -1,4 +1,4 @@
-// Shapes of the values the engine (crate/src/wasm.rs) returns, and the worker API.
+// Shapes of the values the engine (crate/src/wasm/) returns, and the worker API.
 
 export interface LayerInfo {
   name: string;
@@ -191,6 +191,72 @@ export interface EngineApi {
   /** IRS for one image against the stored model (w8a8 for int8, float for a float model; needs
    * a policy); like `certify` otherwise. */
   certifyIncremental(index: number, settings: IncrementalSettings, onProgress: Progress): Promise<IncrementalImage>;
+  /** The loaded model's search space and costs (for the budget slider). */
+  searchSpace(pinFirstLast: boolean): Promise<SpaceInfo>;
+  /** One mixed-precision search on validation images drawn from the shipped training images
+   * (`data/{dataset}-calibration.bsds`); `onReport` after each step. Synchronous inside the
+   * worker: stop it by terminating the worker. */
+  search(settings: SearchSettings, onReport: (r: SearchReport) => void): Promise<SearchOutcome>;
+}
+
+export const SEARCH_METHODS = ['haq', 'arq', 'hawq', 'ilp', 'uniform', 'random'] as const;
+export type SearchMethod = (typeof SEARCH_METHODS)[number];
+
+/** Settings of one search (crate/src/wasm/search.rs). */
+export interface SearchSettings {
+  method: SearchMethod;
+  /** Fraction in (0, 1] of the all-8-bit BOPs. */
+  budget: number;
+  /** Episodes of the agent (arq, haq) or samples (random), 1..=10,000. */
+  episodes: number;
+  seed: number;
+  /** Validation images drawn from the shipped training images. */
+  valSize: number;
+  /** What uniform, random and the ILPs score with; ARQ is ACR, HAQ accuracy. */
+  reward?: 'accuracy' | 'acr';
+  /** ARQ: samples n per image of the stored model's certification. */
+  n: number;
+  /** ARQ: replayed samples n_χ per image and policy. */
+  nChi: number;
+  pinFirstLast: boolean;
+}
+
+/** One evaluated policy: one width per layer for weights and activations together. */
+export interface Evaluated {
+  widths: number[];
+  bops: number;
+  sizeBytes: number;
+  reward: number;
+  episode: number;
+}
+
+export type SearchReport =
+  | { phase: 'reference' | 'hessian'; done: number; total: number }
+  | { phase: 'search'; episode: number; episodes: number; reward: number; bestReward: number; evaluated: Evaluated | null };
+
+export interface SearchOutcome {
+  method: string;
+  best: Evaluated;
+  trace: Evaluated[];
+  cancelled: boolean;
+  rewardName: string;
+  budget: number;
+  maxBops: number;
+  referenceAcr: number | null;
+  /** hawq/ilp: whether the Hessian traces were stored in the model or estimated here. */
+  hessian: 'stored' | 'estimated' | null;
+  valSize: number;
+  seed: number;
+  seconds: number;
+}
+
+export interface SpaceInfo {
+  bits: number[];
+  maxBops: number;
+  minBops: number;
+  /** BOPs with every unpinned layer at bits[k]. */
+  uniformBops: number[];
+  layers: number;
 }
 
 /** `benchPolicySwitch`'s result. */

@@ -17,6 +17,8 @@ import {
   type PolicyCost,
   type PolicySwitchTiming,
   type Progress,
+  type SearchOutcome,
+  type SpaceInfo,
   type WeightHistogram,
 } from './types';
 
@@ -29,6 +31,8 @@ const bytesCache = new Map<string, Promise<Uint8Array>>();
 const cancelled = new Set<number>();
 let loadedKey = '';
 let loaded: Loaded | null = null;
+/** The shipped training images of the loaded model's dataset (calibration and search). */
+let trainingUrl = '';
 
 /** Fetches a static asset once per worker (the browser's HTTP cache covers reloads). */
 function fetchBytes(url: string): Promise<Uint8Array> {
@@ -85,12 +89,13 @@ const api: EngineApi = {
     const e = await getEngine();
     const mUrl = new URL(modelUrl(dataset, sigma, variant), base).href;
     const dUrl = new URL(dataUrl(dataset), base).href;
+    trainingUrl = new URL(calibrationUrl(dataset), base).href;
     const [m, d] = await Promise.all([fetchBytes(mUrl), fetchBytes(dUrl)]);
     const model = e.loadModel(m) as ModelInfo;
     const data = e.loadDataset(d) as DatasetInfo;
     // only a float model needs calibration images (its activation ranges); an int8 model has
     // learned activation scales per bit-width
-    if (model.kind === 'float') e.loadCalibration(await fetchBytes(new URL(calibrationUrl(dataset), base).href));
+    if (model.kind === 'float') e.loadCalibration(await fetchBytes(trainingUrl));
     loaded = { model, data, modelUrl: mUrl, dataUrl: dUrl };
     loadedKey = key;
     return loaded;
@@ -153,6 +158,19 @@ const api: EngineApi = {
   async benchPolicySwitch(reps) {
     const e = await getEngine();
     return e.benchPolicySwitch(reps) as PolicySwitchTiming;
+  },
+
+  async searchSpace(pinFirstLast) {
+    const e = await getEngine();
+    return e.searchSpace(pinFirstLast) as SpaceInfo;
+  },
+
+  async search(settings, onReport) {
+    const e = await getEngine();
+    if (!loaded) throw new Error('no model loaded: load one first');
+    // validation images are drawn from the training images the site ships
+    e.loadCalibration(await fetchBytes(trainingUrl));
+    return e.search(settings, onReport) as SearchOutcome;
   },
 
   async noisyImages(index, count, sigma, seed) {

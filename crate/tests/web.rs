@@ -226,7 +226,7 @@ fn both_executors_certify_shipped_models_at_their_widths_like_the_native_referen
 mod through_the_js_api {
     use super::*;
     use bitsmooth::wasm::Engine;
-    use wasm_bindgen::JsValue;
+    use wasm_bindgen::{JsCast, JsValue};
 
     fn message(e: wasm_bindgen::JsError) -> String {
         let v: JsValue = e.into();
@@ -481,6 +481,82 @@ mod through_the_js_api {
         assert!(zeta >= number(&first, "disagreements") / 40.0);
         let reference = get(&first, "reference");
         assert!(number(&first, "radius") <= number(&reference, "radius") + 1e-12);
+    }
+
+    fn json(text: &str) -> JsValue {
+        js_sys::JSON::parse(text).unwrap()
+    }
+
+    /// The search through the engine (what the page's worker calls) gives the native CLI's
+    /// HAQ trace for the same seed (see `HAQ_TRACE` below), reports every episode's policy,
+    /// and refuses bad settings with messages.
+    #[wasm_bindgen_test]
+    fn the_engines_search_gives_the_native_haq_trace_and_refuses_bad_settings() {
+        let mut engine = Engine::new();
+        engine.load_model(MODEL).unwrap();
+        let settings = |extra: &str| {
+            json(&format!(
+                r#"{{"method":"haq","budget":0.3,"episodes":30,"warmup":10,"seed":3,"valSize":8,
+                    "noiseSigma":1.0,"pinFirstLast":true{extra}}}"#
+            ))
+        };
+        // the validation images are the training images loaded with loadCalibration
+        let err = message(engine.search(settings(""), None).unwrap_err());
+        assert!(err.contains("loadCalibration"), "{err}");
+        engine.load_calibration(IMAGES).unwrap();
+        let reports = js_sys::Array::new();
+        let collect = {
+            let reports = reports.clone();
+            wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |r: JsValue| {
+                reports.push(&r);
+            })
+        };
+        let f: &js_sys::Function = collect.as_ref().unchecked_ref();
+        let out = engine.search(settings(""), Some(f.clone())).unwrap();
+        let out: serde_json::Value =
+            serde_json::from_str(&String::from(js_sys::JSON::stringify(&out).unwrap())).unwrap();
+        let rows: Vec<Vec<&str>> = HAQ_TRACE
+            .lines()
+            .skip(1)
+            .map(|l| l.split('\t').collect())
+            .collect();
+        let trace = out["trace"].as_array().unwrap();
+        assert_eq!(trace.len(), rows.len());
+        for (row, e) in rows.iter().zip(trace) {
+            let widths: Vec<String> = e["widths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.to_string())
+                .collect();
+            assert_eq!(row[1], widths.join(","));
+            assert_eq!(
+                row[4].parse::<f64>().unwrap(),
+                e["reward"].as_f64().unwrap()
+            );
+        }
+        // one report per episode, each naming the policy it scored
+        assert_eq!(reports.length() as usize, rows.len());
+        let last: serde_json::Value = serde_json::from_str(&String::from(
+            js_sys::JSON::stringify(&reports.get(reports.length() - 1)).unwrap(),
+        ))
+        .unwrap();
+        assert_eq!(last["phase"], "search");
+        assert_eq!(
+            last["evaluated"]["widths"],
+            trace[trace.len() - 1]["widths"]
+        );
+        for (extra, expected) in [
+            (r#","budget":0.01"#, "budget"),
+            (r#","budget":1.5"#, "budget fraction"),
+            (r#","episodes":0"#, "episodes"),
+            (r#","valSize":0"#, "validation size"),
+            (r#","valSize":9"#, "validation size"),
+            (r#","method":"sgd""#, "method"),
+        ] {
+            let err = message(engine.search(settings(extra), None).unwrap_err());
+            assert!(err.contains(expected), "{extra}: {err}");
+        }
     }
 }
 
