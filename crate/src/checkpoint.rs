@@ -452,7 +452,12 @@ pub fn rewrite_meta(bytes: &[u8], meta: &ModelMeta) -> Result<Vec<u8>> {
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::Model(format!("not a readable safetensors file ({e})")))?;
     let mut metadata = header.metadata().clone().unwrap_or_default();
-    let json = serde_json::to_string(meta).map_err(|e| Error::Model(e.to_string()))?;
+    // the digest of the (unchanged) tensors goes with the new metadata, as every save writes it
+    let stamped = Stamped {
+        meta,
+        tensors_sha256: safetensors_digest(&st),
+    };
+    let json = serde_json::to_string(&stamped).map_err(|e| Error::Model(e.to_string()))?;
     metadata.insert(METADATA_KEY.to_string(), json);
     safetensors::serialize(st.tensors(), Some(metadata)).map_err(|e| Error::Model(e.to_string()))
 }
