@@ -47,6 +47,17 @@ try {
   await page.click('#certify-selected');
   await page.waitForSelector('#certify-selected-view[data-status="done"]', { timeout: minutes });
   await page.locator('#certify-panel').screenshot({ path: 'docs/certify.png' });
+
+  // the Search panel after a short HAQ search (seed 0): reward curve, Pareto plot, policy
+  await page.goto(`${base}#dataset=mnist&sigma=0.25`);
+  await ready(page);
+  await page.waitForSelector('#search-start:not([disabled])', { timeout: minutes });
+  await page.selectOption('#search-method', 'haq');
+  await page.fill('#search-episodes', '30');
+  await page.fill('#search-val', '100');
+  await page.click('#search-start');
+  await page.waitForSelector('#search-panel[data-status="done"]', { timeout: 3 * minutes });
+  await page.locator('#search-panel').screenshot({ path: 'docs/search.png' });
 } finally {
   await browser.close();
 }
