@@ -77,7 +77,8 @@ pub fn load_float(bytes: &[u8]) -> Result<Model> {
     read_float(meta, &Reader { st: &st })
 }
 
-fn open(bytes: &[u8]) -> Result<(ModelMeta, SafeTensors<'_>)> {
+/// The tensors of a safetensors file and its bitsmooth metadata JSON (not yet parsed).
+fn read_raw(bytes: &[u8]) -> Result<(SafeTensors<'_>, String)> {
     let unreadable = |e: safetensors::SafeTensorError| {
         Error::Model(format!(
             "not a readable safetensors file ({e}); is it truncated or corrupt?"
@@ -90,6 +91,12 @@ fn open(bytes: &[u8]) -> Result<(ModelMeta, SafeTensors<'_>)> {
         .as_ref()
         .and_then(|m| m.get(METADATA_KEY))
         .ok_or_else(|| Error::Model("no bitsmooth metadata: not a bitsmooth model".into()))?;
+    Ok((st, meta_json.clone()))
+}
+
+fn open(bytes: &[u8]) -> Result<(ModelMeta, SafeTensors<'_>)> {
+    let (st, meta_json) = read_raw(bytes)?;
+    let meta_json = meta_json.as_str();
     let meta: ModelMeta = serde_json::from_str(meta_json)
         .map_err(|e| Error::Model(format!("metadata is not valid: {e}")))?;
     let recorded: RecordedDigest = serde_json::from_str(meta_json)
@@ -193,18 +200,8 @@ fn safetensors_digest(st: &SafeTensors) -> String {
 /// that changed after saving. How the committed models were brought up to date
 /// (`bitsmooth restamp`); run it only on files you trust.
 pub fn restamp(bytes: &[u8]) -> Result<Vec<u8>> {
-    let unreadable = |e: safetensors::SafeTensorError| {
-        Error::Model(format!(
-            "not a readable safetensors file ({e}); is it truncated or corrupt?"
-        ))
-    };
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(unreadable)?;
-    let st = SafeTensors::deserialize(bytes).map_err(unreadable)?;
-    let meta_json = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(METADATA_KEY))
-        .ok_or_else(|| Error::Model("no bitsmooth metadata: not a bitsmooth model".into()))?;
+    let (st, meta_json) = read_raw(bytes)?;
+    let meta_json = meta_json.as_str();
     let invalid = |e: serde_json::Error| Error::Model(format!("metadata is not valid: {e}"));
     serde_json::from_str::<ModelMeta>(meta_json).map_err(invalid)?;
     let digest = safetensors_digest(&st);
