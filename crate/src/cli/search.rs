@@ -9,11 +9,11 @@ use crate::search::accuracy::{ValidationAccuracy, ValidationConfig};
 use crate::search::exhaustive::Exhaustive;
 use crate::search::hessian::{self, HessianConfig};
 use crate::search::ilp::IlpTable;
-use crate::search::reward::{IrsAcr, IrsAcrSettings};
+use crate::search::reward::{IrsAcr, IrsAcrSettings, Scorer};
 use crate::search::rl::RlSettings;
 use crate::search::validation::ValidationSet;
 use crate::search::{
-    arq, evaluate, haq, random, uniform, Budget, Evaluated, Reward, SearchProgress, SearchResult,
+    arq, evaluate, haq, random, uniform, Budget, Evaluated, SearchProgress, SearchResult,
     SearchSpace,
 };
 use crate::smoothing::Outcome;
@@ -184,21 +184,6 @@ fn write_trace(path: &Path, trace: &[Evaluated]) -> Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// The reward a search scores policies with, built once (ARQ's certifies the stored model).
-enum Scorer {
-    Acr(Box<IrsAcr>),
-    Accuracy(Box<ValidationAccuracy>),
-}
-
-impl Scorer {
-    fn reward(&mut self) -> &mut dyn Reward {
-        match self {
-            Scorer::Acr(r) => r.as_mut(),
-            Scorer::Accuracy(r) => r.as_mut(),
-        }
-    }
 }
 
 /// The reward `method` searches with: ARQ's and HAQ's are fixed, the others take `--reward`.

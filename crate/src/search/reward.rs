@@ -227,6 +227,22 @@ impl Reward for IrsAcr {
     }
 }
 
+/// The reward a search scores policies with, built once per search (ARQ's certifies the
+/// stored model first); shared by the CLI and the wasm engine.
+pub enum Scorer {
+    Acr(Box<IrsAcr>),
+    Accuracy(Box<crate::search::accuracy::ValidationAccuracy>),
+}
+
+impl Scorer {
+    pub fn reward(&mut self) -> &mut dyn Reward {
+        match self {
+            Scorer::Acr(r) => r.as_mut(),
+            Scorer::Accuracy(r) => r.as_mut(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use crate::quant::Policy;
 use crate::search::accuracy::{ValidationAccuracy, ValidationConfig};
 use crate::search::hessian::{self, HessianConfig};
 use crate::search::ilp::IlpTable;
-use crate::search::reward::{IrsAcr, IrsAcrSettings};
+use crate::search::reward::{IrsAcr, IrsAcrSettings, Scorer};
 use crate::search::rl::{self, RlSettings};
 use crate::search::validation::ValidationSet;
 use crate::search::{
@@ -148,20 +148,6 @@ impl Reward for Recorded<'_> {
         let r = self.inner.evaluate(policy)?;
         *self.last.borrow_mut() = Some((policy.weight_bits.clone(), r));
         Ok(r)
-    }
-}
-
-enum Scorer {
-    Acr(Box<IrsAcr>),
-    Accuracy(Box<ValidationAccuracy>),
-}
-
-impl Scorer {
-    fn reward(&mut self) -> &mut dyn Reward {
-        match self {
-            Scorer::Acr(r) => r.as_mut(),
-            Scorer::Accuracy(r) => r.as_mut(),
-        }
     }
 }
 
