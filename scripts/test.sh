@@ -24,8 +24,8 @@ log "native tests"
 cargo test --release 2>&1 | tee -a "$summary"
 
 log "wasm tests in headless Chromium"
-# The engine's search test keeps the page busy for a while (longer on a loaded machine), and
-# the runner's default 20 s for one poll of the page would end the run.
+# The tests run in a dedicated worker (crate/tests/web.rs); the engine's search test still
+# takes a while on a loaded machine, and the runner's default 20 s for a test would end it.
 WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}" \
   wasm-pack test --headless --chrome --release crate --no-default-features 2>&1 | tee -a "$summary"
 

@@ -6,7 +6,10 @@ use bitsmooth::data::Dataset;
 use bitsmooth::eval;
 use wasm_bindgen_test::*;
 
-wasm_bindgen_test_configure!(run_in_browser);
+// In a dedicated worker, as the site runs the engine: a long certification on the page's own
+// thread left Chromium unresponsive to the driver for over 30 s on a loaded machine and ended
+// the run ("Timed out receiving message from renderer").
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
 const MODEL: &[u8] = include_bytes!("../../public/models/mnist-sigma0.25.safetensors");
 /// The float model the int8 one was trained from (a float file must keep working).
