@@ -969,3 +969,98 @@ fn every_method_stays_within_the_budget_and_below_the_exhaustive_optimum() {
         }
     }
 }
+
+/// Spearman's ρ written out independently of the library: each value's rank is 1 + the number
+/// of smaller values + half the number of other equal values; then Pearson of the ranks.
+fn spearman_by_counting(x: &[f64], y: &[f64]) -> f64 {
+    let rank = |v: &[f64], i: usize| {
+        let smaller = v.iter().filter(|&&w| w < v[i]).count() as f64;
+        let equal = v.iter().filter(|&&w| w == v[i]).count() as f64 - 1.0;
+        1.0 + smaller + equal / 2.0
+    };
+    let rx: Vec<f64> = (0..x.len()).map(|i| rank(x, i)).collect();
+    let ry: Vec<f64> = (0..y.len()).map(|i| rank(y, i)).collect();
+    let m = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (mx, my) = (m(&rx), m(&ry));
+    let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = rx.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = ry.iter().map(|b| (b - my).powi(2)).sum();
+    cov / (vx * vy).sqrt()
+}
+
+#[test]
+fn faithfulness_scores_policies_resumes_and_refuses_other_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scores.tsv");
+    let out_s = out.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "faithfulness",
+            "--model",
+            "public/models/mnist-sigma0.25.safetensors",
+            "--data",
+            "crate/tests/fixtures/mnist-test.bsds",
+            "--policies",
+            "8",
+            "--val-size",
+            "5",
+            "--n0",
+            "20",
+            "--n",
+            "200",
+            "--n-chi",
+            "40",
+            "--n-full",
+            "400",
+            "--threads",
+            "1",
+            "--json",
+            "--out",
+            out_s,
+        ];
+        args.extend_from_slice(extra);
+        bitsmooth(&args)
+    };
+    let first = run(&[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let tsv = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Vec<f64>> = tsv
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').skip(1).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 8);
+    // columns after the widths: bops irs scratch accuracy full full_se
+    assert!(rows.iter().any(|r| r[0] as u64 == all8_bops()));
+    let col = |c: usize| rows.iter().map(|r| r[c]).collect::<Vec<f64>>();
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(v["policies"], 8);
+    let constant = |v: &[f64]| v.iter().all(|&a| a == v[0]);
+    assert!(!constant(&col(4)), "the full ACR differs between policies");
+    for (key, c) in [("irsAcr", 1), ("scratchAcr", 2), ("accuracy", 3)] {
+        if constant(&col(c)) {
+            // no order to correlate (e.g. every policy gets all 5 images right)
+            assert!(v[key].is_null(), "{key}: {}", v[key]);
+            continue;
+        }
+        let expected = spearman_by_counting(&col(c), &col(4));
+        let got = v[key].as_f64().unwrap();
+        assert!((got - expected).abs() < 1e-12, "{key}: {got} vs {expected}");
+    }
+    // a run cut short resumes: drop the last row, run again, the row comes back unchanged
+    let lines: Vec<&str> = tsv.lines().collect();
+    std::fs::write(&out, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    let again = run(&[]);
+    assert!(again.status.success());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), tsv);
+    assert_eq!(again.stdout, first.stdout);
+    // other settings on the same file are refused, naming the setting
+    let other = run(&["--seed", "1"]);
+    assert!(!other.status.success());
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(err.contains("seed"), "{err}");
+}

@@ -1,11 +1,12 @@
 //! Command-line interface (DESIGN §7): `prepare-data`, `train`, `eval`, `certify`, `export`,
-//! `search`. Thin: parses arguments, reads and writes files, prints; the work is in the library. One
+//! `search`, `faithfulness`. Thin: parses arguments, reads and writes files, prints; the work is in the library. One
 //! file per subcommand; this one holds the dispatch and the file helpers they share.
 
 mod certify;
 mod certify_incremental;
 mod eval;
 mod export;
+mod faithfulness;
 mod policy_args;
 mod prepare_data;
 mod restamp;
@@ -52,6 +53,9 @@ enum Command {
     /// Choose one width per layer under a BOPs budget (ARQ, HAQ, HAWQ-V3's or Double
     /// Rounding's ILP, uniform, random or exhaustive search) and print the policy.
     Search(search::SearchArgs),
+    /// How well ARQ's IRS reward, scratch certification with as few samples and clean
+    /// accuracy rank policies like full certification (Spearman's ρ); one TSV row per policy.
+    Faithfulness(faithfulness::FaithfulnessArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -63,6 +67,7 @@ pub fn run() -> Result<()> {
         Command::Certify(args) => certify::run(args),
         Command::Restamp(args) => restamp::run(args),
         Command::Search(args) => search::run(args),
+        Command::Faithfulness(args) => faithfulness::run(args),
     }
 }
 

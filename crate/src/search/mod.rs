@@ -13,6 +13,7 @@ pub mod arq;
 pub mod ddpg;
 pub mod env;
 pub mod exhaustive;
+pub mod faithfulness;
 pub mod haq;
 pub mod hessian;
 pub mod ilp;
