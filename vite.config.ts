@@ -1,11 +1,14 @@
 import { defineConfig } from 'vite';
+import { deploy } from './scripts/vite-deploy.ts';
 
 // The site is static: index.html at the root, TypeScript in web/, the wasm-pack output in
 // pkg/, models and test subsets in public/ (served as-is).
 export default defineConfig({
   root: '.',
   publicDir: 'public',
+  // relative URLs: dist/ works from any sub-path of any static host
   base: './',
+  plugins: [deploy()],
   build: {
     outDir: 'dist',
     target: 'es2022',

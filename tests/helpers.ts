@@ -15,3 +15,8 @@ export function watch(page: Page): { errors: string[]; external: string[] } {
   });
   return seen;
 }
+
+/** Where playwright.config.ts serves dist/ as deployed: under /bitsmooth/, precompressed. */
+export function deployedUrl(): string {
+  return `http://127.0.0.1:${Number(process.env.E2E_PORT ?? 4173) + 7}/bitsmooth/`;
+}
