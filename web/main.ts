@@ -1,6 +1,5 @@
 // Page shell: one store (state in the URL), one engine worker for the grid, a pool of
-// workers for certification, and panels that render from them. Later panels (draw-your-own)
-// mount into their own sections.
+// workers for certification, and panels that render from them.
 import './style.css';
 import { startEngine, Comlink } from './engine';
 import { parseHash, Store, toHash } from './state';
@@ -14,6 +13,7 @@ import { BitsPanel } from './panels/bits-panel';
 import { CertifyPool } from './pool';
 import { SearchPanel } from './panels/search-panel';
 import { SearchRunner } from './search/runner';
+import { DrawPanel } from './panels/draw-panel';
 
 const { state, ignored, adjusted } = parseHash(location.hash);
 const store = new Store(state);
@@ -34,6 +34,7 @@ const search = new SearchPanel(
   store,
   new SearchRunner(document.baseURI),
 );
+const draw = new DrawPanel(document.querySelector<HTMLElement>('#draw-panel')!, store, engine);
 const linkNotes = [
   ...(ignored.length ? [`Ignored invalid link parameters: ${ignored.join(', ')}. Showing defaults for them.`] : []),
   ...adjusted.map((a) => `Adjusted ${a}.`),
@@ -69,6 +70,7 @@ async function refresh(reload: boolean): Promise<void> {
   await engine.cancel(id - 1);
   document.body.dataset.status = 'busy';
   bits.busy();
+  draw.busy();
   if (reload) {
     shown = '';
     kind = null;
@@ -105,6 +107,7 @@ async function refresh(reload: boolean): Promise<void> {
     if (id !== job) return;
     grid.show(result, pixels);
     bits.applied(policy, result.correct / count);
+    draw.applied();
     status.end(`Classified ${count.toLocaleString('en')} images.`);
     document.body.dataset.status = 'ready';
   } catch (e) {

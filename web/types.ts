@@ -197,6 +197,38 @@ export interface EngineApi {
    * (`data/{dataset}-calibration.bsds`); `onReport` after each step. Synchronous inside the
    * worker: stop it by terminating the worker. */
   search(settings: SearchSettings, onReport: (r: SearchReport) => void): Promise<SearchOutcome>;
+  /** A drawn 28×28 image (0..255) classified at the current policy and as stored. */
+  classifyDrawing(pixels: Uint8Array): Promise<DrawingPrediction>;
+  /** CERTIFY for a drawn image at the current policy (its noise is its own: seed and an index
+   * no test image has). */
+  certifyDrawing(pixels: Uint8Array, settings: CertifySettings, onProgress: Progress): Promise<CertifiedDrawing>;
+  /** `count` (≤ 64) of the noisy copies `certifyDrawing` sees, 0..255, 28×28 each. */
+  noisyDrawing(pixels: Uint8Array, count: number, sigma: number, seed: number): Promise<Uint8Array>;
+}
+
+/** One model's answer for a drawing. */
+export interface DrawingAnswer {
+  prediction: number;
+  probabilities: number[];
+}
+
+export interface DrawingPrediction {
+  /** At the current policy. */
+  current: DrawingAnswer;
+  /** As stored (w8a8 for an int8 model, float otherwise). */
+  stored: DrawingAnswer;
+}
+
+export interface CertifiedDrawing {
+  /** The smoothed classifier's class; null when it abstains. */
+  prediction: number | null;
+  radius: number;
+  pA: number;
+  cHat: number;
+  counts: number[];
+  n: number;
+  sigma: number;
+  seed: number;
 }
 
 export const SEARCH_METHODS = ['haq', 'arq', 'hawq', 'ilp', 'uniform', 'random'] as const;

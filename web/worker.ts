@@ -6,9 +6,11 @@ import {
   calibrationUrl,
   dataUrl,
   modelUrl,
+  type CertifiedDrawing,
   type CertifiedImage,
   type Classification,
   type DatasetInfo,
+  type DrawingPrediction,
   type EngineApi,
   type IncrementalImage,
   type Loaded,
@@ -176,6 +178,21 @@ const api: EngineApi = {
   async noisyImages(index, count, sigma, seed) {
     const e = await getEngine();
     return e.noisyImages(index, count, sigma, seed);
+  },
+
+  async classifyDrawing(pixels) {
+    const e = await getEngine();
+    return e.classifyDrawing(pixels) as DrawingPrediction;
+  },
+
+  async certifyDrawing(pixels, settings, onProgress) {
+    const e = await getEngine();
+    return e.certifyDrawing(pixels, settings, throttle(onProgress)) as CertifiedDrawing;
+  },
+
+  async noisyDrawing(pixels, count, sigma, seed) {
+    const e = await getEngine();
+    return e.noisyDrawing(pixels, count, sigma, seed);
   },
 };
 

@@ -291,6 +291,76 @@ mod through_the_js_api {
     }
 
     #[wasm_bindgen_test]
+    fn a_drawing_is_classified_certified_and_its_noise_shown_like_a_test_image() {
+        let mut engine = Engine::new();
+        engine.load_model(MODEL).unwrap();
+        engine.load_dataset(IMAGES).unwrap();
+        let get = |v: &JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).unwrap();
+        let data = Dataset::from_bytes(IMAGES).unwrap();
+        // test image 1 handed in as a drawing: the same class as the grid gives it, at the
+        // current policy and as stored, with probabilities that sum to 1
+        let pixels = data.image(1).to_vec();
+        let grid = engine.classify(1, 1).unwrap();
+        let grid_class = js_sys::Array::from(&get(&grid, "predictions"))
+            .get(0)
+            .as_f64();
+        let p = engine.classify_drawing(&pixels).unwrap();
+        for which in ["current", "stored"] {
+            let a = get(&p, which);
+            assert_eq!(get(&a, "prediction").as_f64(), grid_class, "{which}");
+            let probs: Vec<f64> = js_sys::Array::from(&get(&a, "probabilities"))
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert_eq!(probs.len(), 10);
+            assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+        }
+        // certification uses its own noise key (seed, u32::MAX): the library's CERTIFY with
+        // that key on the stored model gives the same counts
+        let c = engine
+            .certify_drawing(&pixels, settings(0.25, 20.0, 200.0, 0.001), None)
+            .unwrap();
+        let loaded = bitsmooth::checkpoint::load(MODEL).unwrap();
+        let mut exec = bitsmooth::exec::CpuExecutor::new(&loaded.model).unwrap();
+        let params = bitsmooth::smoothing::CertifyParams {
+            n0: 20,
+            n: 200,
+            ..bitsmooth::smoothing::CertifyParams::new(0.25)
+        };
+        let expected = bitsmooth::smoothing::certify(
+            &mut exec,
+            &pixels,
+            &params,
+            bitsmooth::smoothing::NoiseKey::new(3, u32::MAX),
+            &mut |_, _| true,
+        )
+        .unwrap()
+        .completed()
+        .unwrap();
+        let counts: Vec<u64> = js_sys::Array::from(&get(&c, "counts"))
+            .iter()
+            .map(|v| v.as_f64().unwrap() as u64)
+            .collect();
+        assert_eq!(counts, expected.counts);
+        assert_eq!(get(&c, "radius").as_f64(), Some(expected.radius));
+        assert_eq!(
+            engine.noisy_drawing(&pixels, 3, 0.25, 3).unwrap().len(),
+            3 * 784
+        );
+        // wrong sizes and bad settings are messages
+        let err = message(engine.classify_drawing(&pixels[..783]).unwrap_err());
+        assert!(err.contains("784 pixels, got 783"), "{err}");
+        assert!(message(
+            engine
+                .certify_drawing(&pixels, settings(-1.0, 20.0, 200.0, 0.001), None)
+                .unwrap_err()
+        )
+        .contains("σ"));
+        assert!(engine.noisy_drawing(&[0; 10], 3, 0.25, 3).is_err());
+        assert!(engine.noisy_drawing(&pixels, 65, 0.25, 3).is_err());
+    }
+
+    #[wasm_bindgen_test]
     fn certify_through_the_js_api_is_reproducible_and_rejects_bad_settings() {
         let mut engine = Engine::new();
         engine.load_model(MODEL).unwrap();

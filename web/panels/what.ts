@@ -16,7 +16,7 @@ export function paperLink(p: Paper): string {
 }
 
 /** Two sentences per panel: what it shows, and what to do or notice first. */
-const WHAT: Record<'model' | 'bits' | 'grid' | 'certify', string> = {
+const WHAT: Record<'model' | 'bits' | 'grid' | 'certify' | 'draw', string> = {
   model:
     'A small convolutional network trained on handwritten digits (MNIST) or clothing (Fashion-MNIST) with Gaussian ' +
     'noise of strength σ added to its inputs, so that it can be certified later. Start here: pick a dataset and a σ; ' +
@@ -33,6 +33,9 @@ const WHAT: Record<'model' | 'bits' | 'grid' | 'certify', string> = {
     `change the smoothed model's answer, with probability at least 1 − α, by ${paperLink('cohen')}. ` +
     'Certify a few images, then a lower-precision policy, and compare the curves: the higher and further right, the ' +
     `more robust (${paperLink('irs')} reuses the stored model's certificate; ${paperLink('arq')} searches policies by it).`,
+  draw:
+    'Your own digit, scaled and centred the way the MNIST digits were, classified at the current bits beside the ' +
+    'stored model. Draw, or drop an image file, then certify it to see how far its noisy copies can stray.',
 };
 
 /** The panel's "what am I looking at" paragraph, as HTML. */

@@ -32,7 +32,7 @@ pub struct CertifySettings {
 
 impl CertifySettings {
     /// CERTIFY's parameters, validated (messages name the setting).
-    fn params(&self) -> Result<CertifyParams, JsError> {
+    pub(super) fn params(&self) -> Result<CertifyParams, JsError> {
         let params = CertifyParams {
             sigma: self.sigma,
             n0: sample_count("n0", self.n0)?,
@@ -294,7 +294,7 @@ impl Engine {
 /// Calls the optional JS progress callback; a throwing callback must not abort the work, so
 /// its error is ignored, and the work is never cancelled from here (cancelling is done by
 /// terminating the worker).
-fn report_progress(callback: &Option<js_sys::Function>, done: u64, total: u64) -> bool {
+pub(super) fn report_progress(callback: &Option<js_sys::Function>, done: u64, total: u64) -> bool {
     if let Some(f) = callback {
         let _ = f.call2(
             &JsValue::NULL,

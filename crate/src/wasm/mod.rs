@@ -8,6 +8,7 @@
 
 mod bits;
 mod certify;
+mod drawing;
 mod search;
 
 pub use certify::{CertifySettings, MAX_COPIES};
