@@ -14,6 +14,7 @@ import { CertifyPool } from './pool';
 import { SearchPanel } from './panels/search-panel';
 import { SearchRunner } from './search/runner';
 import { DrawPanel } from './panels/draw-panel';
+import { GuidePanel } from './panels/guide-panel';
 
 const { state, ignored, adjusted } = parseHash(location.hash);
 const store = new Store(state);
@@ -35,6 +36,7 @@ const search = new SearchPanel(
   new SearchRunner(document.baseURI),
 );
 const draw = new DrawPanel(document.querySelector<HTMLElement>('#draw-panel')!, store, engine);
+new GuidePanel(document.querySelector<HTMLElement>('#guide')!, document.querySelector<HTMLElement>('#tutorials')!);
 const linkNotes = [
   ...(ignored.length ? [`Ignored invalid link parameters: ${ignored.join(', ')}. Showing defaults for them.`] : []),
   ...adjusted.map((a) => `Adjusted ${a}.`),
