@@ -419,6 +419,39 @@ mod through_the_js_api {
     }
 
     #[wasm_bindgen_test]
+    fn the_grid_is_classified_by_the_fast_executor_like_the_candle_model() {
+        // the test subset's predictions come from the fast executor; the candle model (the
+        // reference implementation) must agree on the fixture digits at every trained width
+        let mut engine = Engine::new();
+        engine.load_model(MODEL).unwrap();
+        engine.load_dataset(IMAGES).unwrap();
+        let predictions = |engine: &mut Engine| {
+            let r = engine.classify(0, 8).unwrap();
+            let p = js_sys::Reflect::get(&r, &"predictions".into()).unwrap();
+            js_sys::Array::from(&p)
+                .iter()
+                .map(|v| v.as_f64().unwrap() as u8)
+                .collect::<Vec<u8>>()
+        };
+        for b in [8u8, 6, 4, 2] {
+            engine.set_policy(policy(&[b; 8], &[b; 8])).unwrap();
+            engine.set_executor("fast").unwrap();
+            let fast = predictions(&mut engine);
+            engine.set_executor("candle").unwrap();
+            let candle = predictions(&mut engine);
+            assert_eq!(fast, candle, "w{b}a{b}");
+        }
+        let labels: Vec<u8> = Dataset::from_bytes(IMAGES).unwrap().labels;
+        engine.set_policy(policy(&[8; 8], &[8; 8])).unwrap();
+        engine.set_executor("fast").unwrap();
+        assert_eq!(
+            predictions(&mut engine),
+            labels,
+            "the stored model gets the 8 digits right"
+        );
+    }
+
+    #[wasm_bindgen_test]
     fn bit_policies_switch_at_run_time_and_back_to_the_stored_int8_model_exactly() {
         let mut engine = Engine::new();
         engine.load_model(MODEL).unwrap();

@@ -146,6 +146,9 @@ impl Engine {
     }
 }
 
+/// Images per forward pass when classifying the test subset.
+const GRID_BATCH: usize = 100;
+
 #[wasm_bindgen]
 impl Engine {
     #[wasm_bindgen(constructor)]
@@ -225,11 +228,47 @@ impl Engine {
         to_js(&info)
     }
 
-    /// Classifies images `start..start+count`: `{ start, predictions, labels, correct }`.
-    pub fn classify(&self, start: usize, count: usize) -> Result<JsValue, JsError> {
-        let result = eval::evaluate(self.model()?, self.data()?, start, count, &mut |_, _| {})
-            .map_err(js_err)?;
-        to_js(&result)
+    /// Classifies images `start..start+count`: `{ start, predictions, labels, correct }`, on
+    /// the fast executor (the candle model after `setExecutor("candle")`).
+    pub fn classify(&mut self, start: usize, count: usize) -> Result<JsValue, JsError> {
+        self.model()?;
+        if self.candle {
+            let result = eval::evaluate(self.model()?, self.data()?, start, count, &mut |_, _| {})
+                .map_err(js_err)?;
+            return to_js(&result);
+        }
+        let data = self
+            .data
+            .as_ref()
+            .ok_or_else(|| js_err("no dataset loaded: call loadDataset first"))?;
+        data.check_range(start, count).map_err(js_err)?;
+        let f = classifier(false, &mut self.model, &mut self.fast)?;
+        let len = data.image_len();
+        let mut predictions = Vec::with_capacity(count);
+        let mut inputs = Vec::with_capacity(GRID_BATCH * len);
+        for first in (start..start + count).step_by(GRID_BATCH) {
+            let n = GRID_BATCH.min(start + count - first);
+            inputs.clear();
+            inputs.extend(
+                data.pixels[first * len..(first + n) * len]
+                    .iter()
+                    .map(|&p| f32::from(p) / 255.0),
+            );
+            let classes = f.classify_batch(&inputs, n).map_err(js_err)?;
+            predictions.extend(classes.into_iter().map(|c| c as u8));
+        }
+        let labels = data.labels[start..start + count].to_vec();
+        let correct = predictions
+            .iter()
+            .zip(&labels)
+            .filter(|(p, l)| p == l)
+            .count();
+        to_js(&eval::Evaluation {
+            start,
+            predictions,
+            labels,
+            correct,
+        })
     }
 
     /// Raw logits `[count × 10]`, row-major.
