@@ -102,8 +102,11 @@ async function refresh(reload: boolean): Promise<void> {
     const result = await engine.classify(
       id,
       count,
-      Comlink.proxy((done: number, total: number) => {
-        if (id === job) status.progress(done, total, 'Classifying');
+      Comlink.proxy((done: number, total: number, correct: number) => {
+        if (id !== job) return;
+        status.progress(done, total, 'Classifying');
+        // the accuracy on the images done so far, refined as the rest follow
+        if (done < total) bits.interim(policy, correct, done, total);
       }),
     );
     if (id !== job) return;

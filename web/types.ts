@@ -59,6 +59,9 @@ export interface Loaded {
 
 export type Progress = (done: number, total: number) => void;
 
+/** Progress of classifying the test subset: images done, of total, and correct among them. */
+export type ClassifyProgress = (done: number, total: number, correct: number) => void;
+
 /** Settings of one CERTIFY call, as the engine takes them (crate/src/wasm.rs). */
 export interface CertifySettings {
   /** Noise level σ > 0 (the model's own). */
@@ -166,8 +169,9 @@ export interface EngineApi {
    * model. `variant` 'float': the float model the shipped int8 model was trained from
    * (`models/float/`) instead of the shipped one. */
   load(dataset: string, sigma: string, base: string, variant?: ModelVariant): Promise<Loaded>;
-  /** Classifies the first `count` images, reporting progress; job `id` can be cancelled. */
-  classify(id: number, count: number, onProgress: Progress): Promise<Classification>;
+  /** Classifies the first `count` images, reporting progress with the images classified
+   * correctly so far (the page shows the accuracy as it refines); job `id` can be cancelled. */
+  classify(id: number, count: number, onProgress: ClassifyProgress): Promise<Classification>;
   cancel(id: number): void;
   /** Pixels of images start..start+count (0..255, 28×28 each). */
   images(start: number, count: number): Promise<Uint8Array>;

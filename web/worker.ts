@@ -8,6 +8,7 @@ import {
   modelUrl,
   type CertifiedDrawing,
   type CertifiedImage,
+  type ClassifyProgress,
   type Classification,
   type DatasetInfo,
   type DrawingPrediction,
@@ -103,7 +104,7 @@ const api: EngineApi = {
     return loaded;
   },
 
-  async classify(id, count, onProgress: Progress) {
+  async classify(id, count, onProgress: ClassifyProgress) {
     const e = await getEngine();
     const out: Classification = { start: 0, predictions: [], labels: [], correct: 0 };
     for (let start = 0; start < count; start += CHUNK) {
@@ -113,7 +114,7 @@ const api: EngineApi = {
       out.predictions.push(...part.predictions);
       out.labels.push(...part.labels);
       out.correct += part.correct;
-      onProgress(out.predictions.length, count);
+      onProgress(out.predictions.length, count, out.correct);
     }
     return out;
   },

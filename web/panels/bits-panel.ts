@@ -24,7 +24,7 @@ import { whatHtml } from './what';
 import { BitsLayers, type BitsKind } from './bits-layers';
 
 /** Slider moves within this many ms become one policy change (one reclassification). */
-const DEBOUNCE_MS = 100;
+const DEBOUNCE_MS = 40;
 
 /** The engine calls the panel makes itself (on the page's grid worker). */
 export interface BitsEngine {
@@ -103,7 +103,7 @@ export class BitsPanel {
         const p = b.dataset.preset!;
         const policy = p === 'float' ? null : uniform(Number(p));
         // the stored model is the null policy: the link stays without w=…&a=…
-        this.edit(policy && samePolicy(policy, effectivePolicy(null, this.kind)) ? null : policy);
+        this.edit(policy && samePolicy(policy, effectivePolicy(null, this.kind)) ? null : policy, 0);
       });
     }
     this.global.addEventListener('input', () => this.edit(uniform(Number(this.global.value))));
@@ -142,6 +142,13 @@ export class BitsPanel {
     this.render();
   }
 
+  /** The first `done` of `total` images are classified at `policy`, `correct` of them rightly:
+   * the accuracy so far, while the rest follow (not yet `data-accuracy`, which is final). */
+  interim(policy: Policy | null, correct: number, done: number, total: number): void {
+    if (!samePolicy(policy, this.draft)) return;
+    this.accuracy.textContent = `Accuracy at ${policyLabel(policy, this.kind)}: ${((100 * correct) / done).toFixed(1)} % so far (${done.toLocaleString('en')} of ${total.toLocaleString('en')} images)`;
+  }
+
   /** The page applied `policy` and classified the grid with it. */
   applied(policy: Policy | null, accuracy: number): void {
     this.lastApplied = policy;
@@ -178,7 +185,9 @@ export class BitsPanel {
   }
 
   /** The visitor changed the policy: show it now, send it to the store after a pause. */
-  private edit(policy: Policy | null): void {
+  /** Shows `policy` at once and applies it after `delay` ms (a slider dragged through several
+   * widths applies only where it stops; a preset applies at once). */
+  private edit(policy: Policy | null, delay = DEBOUNCE_MS): void {
     this.draft = policy;
     this.root.dataset.status = 'pending';
     this.render();
@@ -193,7 +202,7 @@ export class BitsPanel {
         this.root.dataset.policy = policyName(this.draft, this.kind);
         this.root.dataset.status = 'ready';
       }
-    }, DEBOUNCE_MS);
+    }, delay);
   }
 
   private render(): void {
