@@ -18,6 +18,23 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// The evaluation of `predictions` for images `start..start + predictions.len()` of
+    /// `data`: their labels and how many predictions match them.
+    pub fn of(data: &Dataset, start: usize, predictions: Vec<u8>) -> Self {
+        let labels = data.labels[start..start + predictions.len()].to_vec();
+        let correct = predictions
+            .iter()
+            .zip(&labels)
+            .filter(|(p, l)| p == l)
+            .count();
+        Self {
+            start,
+            predictions,
+            labels,
+            correct,
+        }
+    }
+
     pub fn total(&self) -> usize {
         self.predictions.len()
     }
@@ -76,18 +93,7 @@ pub fn evaluate(
         predictions.extend(model.predict(&x)?.into_iter().map(|p| p as u8));
         progress(predictions.len(), count);
     }
-    let labels = data.labels[start..start + count].to_vec();
-    let correct = predictions
-        .iter()
-        .zip(&labels)
-        .filter(|(p, l)| p == l)
-        .count();
-    Ok(Evaluation {
-        start,
-        predictions,
-        labels,
-        correct,
-    })
+    Ok(Evaluation::of(data, start, predictions))
 }
 
 /// Class counts of the model's predictions on `copies` noisy copies of image `index`

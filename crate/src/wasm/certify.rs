@@ -191,19 +191,12 @@ impl Engine {
         }
         let data = self.data()?;
         data.check_range(index, 1).map_err(js_err)?;
-        let copies = NoisyCopies::new(
+        noisy_bytes(
             data.image(index),
             sigma,
             NoiseKey::new(seed as u64, index as u32),
+            count,
         )
-        .map_err(js_err)?;
-        let first = smoothing::ESTIMATION_SAMPLES;
-        let mut values = Vec::new();
-        copies.fill(first..first + count as u64, &mut values);
-        Ok(values
-            .iter()
-            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-            .collect())
     }
 
     /// Incremental randomized smoothing (Ugare et al. 2024) for image `index`: certifies the
@@ -294,6 +287,24 @@ impl Engine {
 /// Calls the optional JS progress callback; a throwing callback must not abort the work, so
 /// its error is ignored, and the work is never cancelled from here (cancelling is done by
 /// terminating the worker).
+/// The first `count` of CERTIFY's estimation draws of `image` under `key`, clamped to [0, 1]
+/// and scaled to 0..=255 for display (shared by test images and drawings).
+pub(super) fn noisy_bytes(
+    image: &[u8],
+    sigma: f32,
+    key: NoiseKey,
+    count: usize,
+) -> Result<Vec<u8>, JsError> {
+    let copies = NoisyCopies::new(image, sigma, key).map_err(js_err)?;
+    let first = smoothing::ESTIMATION_SAMPLES;
+    let mut values = Vec::new();
+    copies.fill(first..first + count as u64, &mut values);
+    Ok(values
+        .iter()
+        .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect())
+}
+
 pub(super) fn report_progress(callback: &Option<js_sys::Function>, done: u64, total: u64) -> bool {
     if let Some(f) = callback {
         let _ = f.call2(

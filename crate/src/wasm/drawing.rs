@@ -8,7 +8,7 @@ use crate::data::Dataset;
 use crate::error::Error;
 use crate::eval;
 use crate::model::{Model, NUM_CLASSES};
-use crate::smoothing::{self, NoiseKey, NoisyCopies};
+use crate::smoothing::{self, NoiseKey};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -141,18 +141,11 @@ impl Engine {
             ))));
         }
         let image = as_dataset(pixels)?;
-        let copies = NoisyCopies::new(
+        super::certify::noisy_bytes(
             image.image(0),
             sigma,
             NoiseKey::new(seed as u64, DRAWING_INDEX),
+            count,
         )
-        .map_err(js_err)?;
-        let first = smoothing::ESTIMATION_SAMPLES;
-        let mut values = Vec::new();
-        copies.fill(first..first + count as u64, &mut values);
-        Ok(values
-            .iter()
-            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-            .collect())
     }
 }

@@ -257,18 +257,7 @@ impl Engine {
             let classes = f.classify_batch(&inputs, n).map_err(js_err)?;
             predictions.extend(classes.into_iter().map(|c| c as u8));
         }
-        let labels = data.labels[start..start + count].to_vec();
-        let correct = predictions
-            .iter()
-            .zip(&labels)
-            .filter(|(p, l)| p == l)
-            .count();
-        to_js(&eval::Evaluation {
-            start,
-            predictions,
-            labels,
-            correct,
-        })
+        to_js(&eval::Evaluation::of(data, start, predictions))
     }
 
     /// Raw logits `[count × 10]`, row-major.
