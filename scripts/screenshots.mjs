@@ -58,6 +58,26 @@ try {
   await page.click('#search-start');
   await page.waitForSelector('#search-panel[data-status="done"]', { timeout: 3 * minutes });
   await page.locator('#search-panel').screenshot({ path: 'docs/search.png' });
+
+  // Draw your own: a 7 drawn with the pointer at w4a4, predicted and certified
+  await page.goto(`${base}#dataset=mnist&sigma=0.25&w=4,4,4,4,4,4,4,4&a=4,4,4,4,4,4,4,4`);
+  await ready(page);
+  const canvas = page.locator('#draw-canvas');
+  await canvas.scrollIntoViewIfNeeded();
+  const box = await canvas.boundingBox();
+  const at = (x, y) => [box.x + x * box.width, box.y + y * box.height];
+  await page.mouse.move(...at(0.25, 0.2));
+  await page.mouse.down();
+  for (const [x, y] of [
+    [0.75, 0.2],
+    [0.5, 0.85],
+  ])
+    await page.mouse.move(...at(x, y), { steps: 12 });
+  await page.mouse.up();
+  await page.waitForSelector('#draw-prediction[data-prediction]', { timeout: minutes });
+  await page.click('#draw-certify');
+  await page.waitForSelector('#draw-certified[data-radius]', { timeout: minutes });
+  await page.locator('#draw-panel').screenshot({ path: 'docs/draw.png' });
 } finally {
   await browser.close();
 }

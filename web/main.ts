@@ -1,13 +1,14 @@
 // Page shell: one store (state in the URL), one engine worker for the grid, a pool of
 // workers for certification, and panels that render from them.
 import './style.css';
-import { startEngine, Comlink } from './engine';
-import { parseHash, Store, toHash } from './state';
+import { startEngine, spawnEngine } from './engine';
+import { MAX_WORKERS, parseHash, Store, toHash } from './state';
+import { GridClassifier } from './bits/grid-classifier';
 import { policyLabel, samePolicy } from './bits/policy';
 import type { ModelKind } from './types';
 import { StatusPanel } from './panels/status';
 import { ModelPanel } from './panels/model-panel';
-import { GridPanel } from './panels/grid-panel';
+import { GridPanel, PAGE_SIZE } from './panels/grid-panel';
 import { CertifyPanel } from './panels/certify-panel';
 import { BitsPanel } from './panels/bits-panel';
 import { CertifyPool } from './pool';
@@ -19,6 +20,11 @@ import { GuidePanel } from './panels/guide-panel';
 const { state, ignored, adjusted } = parseHash(location.hash);
 const store = new Store(state);
 const engine = startEngine();
+// the grid is classified on the main engine and helpers, one per further core (up to 4 in all)
+const gridClassifier = new GridClassifier([
+  engine,
+  ...Array.from({ length: Math.min(MAX_WORKERS, 4) - 1 }, (_, i) => spawnEngine(`bitsmooth-grid-${i + 1}`).api),
+]);
 
 const status = new StatusPanel(document.querySelector<HTMLElement>('#status')!);
 const modelPanel = new ModelPanel(document.querySelector<HTMLElement>('#model-panel')!, store);
@@ -45,6 +51,8 @@ if (linkNotes.length) status.notice(linkNotes.join(' '));
 history.replaceState(null, '', toHash(store.state));
 
 let job = 0;
+/** Stops the job in progress (a newer one, or the status bar's cancel button). */
+let stopJob = new AbortController();
 /** The model the panels show (`dataset/sigma`) and its subset's pixels, kept while only the
  * policy changes. */
 let shown = '';
@@ -69,7 +77,8 @@ function checkSelected(): void {
  * the shipped subset; a newer request cancels this one. `reload`: the model changed. */
 async function refresh(reload: boolean): Promise<void> {
   const id = ++job;
-  await engine.cancel(id - 1);
+  stopJob.abort();
+  const stop = (stopJob = new AbortController());
   document.body.dataset.status = 'busy';
   bits.busy();
   draw.busy();
@@ -81,7 +90,7 @@ async function refresh(reload: boolean): Promise<void> {
   }
   const { dataset, sigma, policy } = store.state;
   const label = reload || !kind ? `Loading ${dataset} σ = ${sigma}…` : `Applying ${policyLabel(policy, kind)}…`;
-  status.begin(label, () => void engine.cancel(id));
+  status.begin(label, () => stop.abort());
   try {
     const loaded = await engine.load(dataset, sigma, document.baseURI);
     if (id !== job) return;
@@ -98,17 +107,16 @@ async function refresh(reload: boolean): Promise<void> {
       subsetSize = count;
       checkSelected();
     }
-    await engine.setPolicy(policy);
-    const result = await engine.classify(
-      id,
-      count,
-      Comlink.proxy((done: number, total: number, correct: number) => {
-        if (id !== job) return;
-        status.progress(done, total, 'Classifying');
-        // the accuracy on the images done so far, refined as the rest follow
-        if (done < total) bits.interim(policy, correct, done, total);
-      }),
-    );
+    await gridClassifier.prepare(dataset, sigma, document.baseURI, policy);
+    if (id !== job) return;
+    const { page, filter } = store.state;
+    const visible = filter === 'all' ? { start: page * PAGE_SIZE, count: PAGE_SIZE } : { start: 0, count: 0 };
+    const result = await gridClassifier.run(count, visible, stop.signal, (done, total, correct) => {
+      if (id !== job) return;
+      status.progress(done, total, 'Classifying');
+      // the accuracy on the images done so far, refined as the rest follow
+      if (done < total) bits.interim(policy, correct, done, total);
+    });
     if (id !== job) return;
     grid.show(result, pixels);
     bits.applied(policy, result.correct / count);

@@ -169,10 +169,9 @@ export interface EngineApi {
    * model. `variant` 'float': the float model the shipped int8 model was trained from
    * (`models/float/`) instead of the shipped one. */
   load(dataset: string, sigma: string, base: string, variant?: ModelVariant): Promise<Loaded>;
-  /** Classifies the first `count` images, reporting progress with the images classified
-   * correctly so far (the page shows the accuracy as it refines); job `id` can be cancelled. */
-  classify(id: number, count: number, onProgress: ClassifyProgress): Promise<Classification>;
-  cancel(id: number): void;
+  /** Classifies images start..start+count at the current policy (one engine call: the page
+   * splits the shipped images into chunks over its workers, web/bits/grid-classifier.ts). */
+  classify(start: number, count: number): Promise<Classification>;
   /** Pixels of images start..start+count (0..255, 28×28 each). */
   images(start: number, count: number): Promise<Uint8Array>;
   /** Seeded noisy-sample throughput: class counts of `copies` noisy copies of one image. */

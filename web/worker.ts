@@ -8,7 +8,6 @@ import {
   modelUrl,
   type CertifiedDrawing,
   type CertifiedImage,
-  type ClassifyProgress,
   type Classification,
   type DatasetInfo,
   type DrawingPrediction,
@@ -25,13 +24,11 @@ import {
   type WeightHistogram,
 } from './types';
 
-const CHUNK = 100; // images per engine call between progress reports / cancellation checks
 const PROGRESS_MS = 100; // a certification reports after every batch; the page needs far fewer
 
 const ready = init();
 let engine: Engine | null = null;
 const bytesCache = new Map<string, Promise<Uint8Array>>();
-const cancelled = new Set<number>();
 let loadedKey = '';
 let loaded: Loaded | null = null;
 /** The shipped training images of the loaded model's dataset (calibration and search). */
@@ -82,9 +79,6 @@ function cumulative(onProgress: Progress): Progress {
   };
 }
 
-/** Lets queued messages (a cancel) run between chunks of work. */
-const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
-
 const api: EngineApi = {
   async load(dataset, sigma, base, variant) {
     const key = `${dataset}/${sigma}/${variant ?? 'shipped'}`;
@@ -104,23 +98,9 @@ const api: EngineApi = {
     return loaded;
   },
 
-  async classify(id, count, onProgress: ClassifyProgress) {
+  async classify(start, count) {
     const e = await getEngine();
-    const out: Classification = { start: 0, predictions: [], labels: [], correct: 0 };
-    for (let start = 0; start < count; start += CHUNK) {
-      await yieldToEvents();
-      if (cancelled.delete(id)) throw new Error('cancelled');
-      const part = e.classify(start, Math.min(CHUNK, count - start)) as Classification;
-      out.predictions.push(...part.predictions);
-      out.labels.push(...part.labels);
-      out.correct += part.correct;
-      onProgress(out.predictions.length, count, out.correct);
-    }
-    return out;
-  },
-
-  cancel(id) {
-    cancelled.add(id);
+    return e.classify(start, count) as Classification;
   },
 
   async images(start, count) {
