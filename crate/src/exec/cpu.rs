@@ -8,7 +8,8 @@ use super::plan::{ConvPlan, LinearPlan, Plan, Quantizer};
 use crate::error::{Error, Result};
 use crate::model::{Model, IMAGE_SIDE, NUM_CLASSES};
 use crate::smoothing::classifier::BaseClassifier;
-use crate::smoothing::noise::IMAGE_PIXELS;
+use crate::smoothing::noise::{NoisyCopies, IMAGE_PIXELS};
+use std::ops::Range;
 
 /// Zero border of every feature map a 3×3 convolution reads (its padding).
 const BORDER: usize = 1;
@@ -31,6 +32,8 @@ struct Scratch {
     s2: Vec<f32>,
     b1: Vec<f32>,
     h2: Vec<f32>,
+    /// The noisy copies this thread draws for itself ([`CpuExecutor::counts`]).
+    noisy: Vec<f32>,
 }
 
 impl Scratch {
@@ -48,6 +51,7 @@ impl Scratch {
             s2: out(6, 0),
             b1: out(4, BORDER),
             h2: out(5, 0),
+            noisy: Vec::new(),
         }
     }
 }
@@ -257,6 +261,49 @@ impl CpuExecutor {
     }
 }
 
+impl CpuExecutor {
+    /// The class counts of the noisy copies `samples`, each thread drawing and classifying
+    /// its own contiguous share: the noise is drawn in parallel too, instead of by one thread
+    /// while the others wait. The draws are addressed by sample index and every image is
+    /// computed alone, so the counts equal those of drawing all copies on one thread and
+    /// calling [`classify_batch`](BaseClassifier::classify_batch).
+    fn counts_in_threads(&mut self, copies: &NoisyCopies, samples: Range<u64>) -> Vec<u64> {
+        let threads = self.scratch.len() as u64;
+        let share = samples.end.saturating_sub(samples.start).div_ceil(threads);
+        let (isa, plan) = (self.isa, &self.plan);
+        let work = |t: &mut Scratch, range: Range<u64>| {
+            let mut noisy = std::mem::take(&mut t.noisy);
+            copies.fill(range, &mut noisy);
+            let (mut counts, mut logits) = ([0u64; NUM_CLASSES], [0.0f32; NUM_CLASSES]);
+            for image in noisy.chunks_exact(IMAGE_PIXELS) {
+                forward_image(isa, plan, t, image, &mut logits);
+                counts[argmax(&logits) as usize] += 1;
+            }
+            t.noisy = noisy;
+            counts
+        };
+        let work = &work;
+        let mut shares = self.scratch.iter_mut().enumerate().map(|(i, t)| {
+            let from = (samples.start + i as u64 * share).min(samples.end);
+            (t, from..(from + share).min(samples.end))
+        });
+        let (t0, first) = shares.next().expect("an executor has a thread");
+        std::thread::scope(|s| {
+            let others: Vec<_> = shares.map(|(t, r)| s.spawn(move || work(t, r))).collect();
+            let mut total = work(t0, first);
+            for other in others {
+                let counts = other
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                for (c, n) in total.iter_mut().zip(counts) {
+                    *c += n;
+                }
+            }
+            total.to_vec()
+        })
+    }
+}
+
 impl BaseClassifier for CpuExecutor {
     fn num_classes(&self) -> usize {
         NUM_CLASSES
@@ -265,5 +312,11 @@ impl BaseClassifier for CpuExecutor {
     fn classify_batch(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<u32>> {
         let logits = self.logits(inputs, batch)?;
         Ok(logits.chunks_exact(NUM_CLASSES).map(argmax).collect())
+    }
+
+    /// With several threads, each draws its own share of the copies (one thread: the
+    /// caller draws them, as before).
+    fn counts(&mut self, copies: &NoisyCopies, samples: Range<u64>) -> Option<Result<Vec<u64>>> {
+        (self.scratch.len() > 1).then(|| Ok(self.counts_in_threads(copies, samples)))
     }
 }

@@ -241,6 +241,35 @@ fn logits_do_not_depend_on_the_number_of_threads() {
     }
 }
 
+/// Threads that draw their own share of the noisy copies count exactly what one thread
+/// counts on copies drawn by the caller, whatever the split (fewer samples than threads,
+/// ranges that do not divide, ranges that do not start at 0).
+#[test]
+fn threads_drawing_their_own_noise_count_like_one_thread() {
+    let model = shipped();
+    let data = Dataset::from_bytes(IMAGES).unwrap();
+    let copies = smoothing::NoisyCopies::new(data.image(3), 0.5, NoiseKey::new(9, 3)).unwrap();
+    let mut one = CpuExecutor::new(&model).unwrap();
+    // one thread leaves the drawing to the caller
+    assert!(one.counts(&copies, 0..10).is_none());
+    let mut inputs = Vec::new();
+    for threads in [2, 3] {
+        let mut exec = CpuExecutor::new(&model).unwrap().with_threads(threads);
+        for samples in [0..1, 7..9, 5..106, 1000..1401] {
+            copies.fill(samples.clone(), &mut inputs);
+            let mut want = vec![0u64; 10];
+            for c in one
+                .classify_batch(&inputs, samples.clone().count())
+                .unwrap()
+            {
+                want[c as usize] += 1;
+            }
+            let got = exec.counts(&copies, samples.clone()).unwrap().unwrap();
+            assert_eq!(got, want, "{threads} threads, samples {samples:?}");
+        }
+    }
+}
+
 #[test]
 fn wrong_input_lengths_are_errors_that_say_what_was_expected() {
     let mut exec = CpuExecutor::new(&fresh(1)).unwrap();
