@@ -267,6 +267,15 @@ fn threads_drawing_their_own_noise_count_like_one_thread() {
             let got = exec.counts(&copies, samples.clone()).unwrap().unwrap();
             assert_eq!(got, want, "{threads} threads, samples {samples:?}");
         }
+        // the helper threads follow a reload and a change of their number
+        exec.reload(&model).unwrap();
+        let mut exec = exec.with_threads(5 - threads);
+        copies.fill(5..106, &mut inputs);
+        let mut want = vec![0u64; 10];
+        for c in one.classify_batch(&inputs, 101).unwrap() {
+            want[c as usize] += 1;
+        }
+        assert_eq!(exec.counts(&copies, 5..106).unwrap().unwrap(), want);
     }
 }
 
