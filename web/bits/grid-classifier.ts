@@ -4,6 +4,7 @@
 // accuracy within 150 ms of the input). Each worker holds its own wasm engine; chunks go to
 // whichever worker is free, so a slower one never holds the other back.
 import { Comlink } from '../engine';
+import { Cancelled } from '../pool';
 import type { Classification, ClassifyProgress, EngineApi, Policy } from '../types';
 
 type Api = Comlink.Remote<EngineApi>;
@@ -21,17 +22,11 @@ export interface Chunk {
 
 /**
  * Cuts images 0..total into chunks, those of `first` (the visible page) before the rest, each
- * range in ascending order. The first `workers` chunks have `firstSize` images (every worker
- * starts small), and the size doubles after every `workers` chunks up to `maxSize` (a chunk
+ * range in ascending order. The first `workers` chunks have FIRST_CHUNK images (every worker
+ * starts small), and the size doubles after every `workers` chunks up to MAX_CHUNK (a chunk
  * never crosses from one range to the next). Every image is in exactly one chunk.
  */
-export function chunkPlan(
-  total: number,
-  first: Chunk,
-  workers: number,
-  firstSize = FIRST_CHUNK,
-  maxSize = MAX_CHUNK,
-): Chunk[] {
+export function chunkPlan(total: number, first: Chunk, workers: number): Chunk[] {
   const a = Math.max(0, Math.min(first.start, total));
   const b = Math.max(a, Math.min(first.start + first.count, total));
   const ranges: [number, number][] = [
@@ -40,7 +35,7 @@ export function chunkPlan(
     [b, total],
   ];
   const chunks: Chunk[] = [];
-  let size = firstSize;
+  let size = FIRST_CHUNK;
   let handed = 0;
   for (const [from, to] of ranges) {
     for (let start = from; start < to; ) {
@@ -48,17 +43,10 @@ export function chunkPlan(
       chunks.push({ start, count });
       start += count;
       handed += 1;
-      if (handed % workers === 0) size = Math.min(maxSize, size * 2);
+      if (handed % workers === 0) size = Math.min(MAX_CHUNK, size * 2);
     }
   }
   return chunks;
-}
-
-/** Thrown (message 'cancelled') when a newer job or the visitor stopped this one. */
-export class ClassifyCancelled extends Error {
-  constructor() {
-    super('cancelled');
-  }
 }
 
 export class GridClassifier {
@@ -80,7 +68,7 @@ export class GridClassifier {
   /**
    * Classifies images 0..total (the visible ones first), reporting after every chunk the images
    * done and how many of them were right. Stops handing out chunks once `signal` aborts and then
-   * rejects with ClassifyCancelled.
+   * rejects with Cancelled (message 'cancelled').
    */
   async run(total: number, visible: Chunk, signal: AbortSignal, onProgress: ClassifyProgress): Promise<Classification> {
     const queue = chunkPlan(total, visible, this.workers.length);
@@ -90,9 +78,9 @@ export class GridClassifier {
     let correct = 0;
     const drain = async (api: Api) => {
       for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
-        if (signal.aborted) throw new ClassifyCancelled();
+        if (signal.aborted) throw new Cancelled();
         const part = await api.classify(chunk.start, chunk.count);
-        if (signal.aborted) throw new ClassifyCancelled();
+        if (signal.aborted) throw new Cancelled();
         for (let i = 0; i < chunk.count; i++) {
           predictions[chunk.start + i] = part.predictions[i];
           labels[chunk.start + i] = part.labels[i];

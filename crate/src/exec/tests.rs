@@ -267,7 +267,7 @@ fn threads_drawing_their_own_noise_count_like_one_thread() {
             let got = exec.counts(&copies, samples.clone()).unwrap().unwrap();
             assert_eq!(got, want, "{threads} threads, samples {samples:?}");
         }
-        // the helper threads follow a reload and a change of their number
+        // the threaded counts follow a reload and a change of the thread count
         exec.reload(&model).unwrap();
         let mut exec = exec.with_threads(5 - threads);
         copies.fill(5..106, &mut inputs);

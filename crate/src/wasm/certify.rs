@@ -284,9 +284,6 @@ impl Engine {
     }
 }
 
-/// Calls the optional JS progress callback; a throwing callback must not abort the work, so
-/// its error is ignored, and the work is never cancelled from here (cancelling is done by
-/// terminating the worker).
 /// The first `count` of CERTIFY's estimation draws of `image` under `key`, clamped to [0, 1]
 /// and scaled to 0..=255 for display (shared by test images and drawings).
 pub(super) fn noisy_bytes(
@@ -305,6 +302,9 @@ pub(super) fn noisy_bytes(
         .collect())
 }
 
+/// Calls the optional JS progress callback; a throwing callback must not abort the work, so
+/// its error is ignored, and the work is never cancelled from here (cancelling is done by
+/// terminating the worker).
 pub(super) fn report_progress(callback: &Option<js_sys::Function>, done: u64, total: u64) -> bool {
     if let Some(f) = callback {
         let _ = f.call2(
