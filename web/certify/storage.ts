@@ -32,15 +32,20 @@ function open(): Promise<IDBDatabase | null> {
   return db;
 }
 
-/** Runs `fn` in one transaction; resolves with its request's result (undefined on failure). */
+/**
+ * Runs `fn` in one transaction; resolves with its request's result once the transaction has
+ * committed (undefined on failure), so that a reload right after a save or a delete keeps it.
+ */
 async function request<T>(mode: IDBTransactionMode, fn: (store: IDBObjectStore) => IDBRequest<T>): Promise<T | undefined> {
   const d = await open();
   if (!d) return undefined;
   return new Promise((resolve) => {
     try {
-      const req = fn(d.transaction(STORE, mode).objectStore(STORE));
-      req.onsuccess = () => resolve(req.result);
-      req.onerror = () => resolve(undefined);
+      const tx = d.transaction(STORE, mode);
+      const req = fn(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(req.result);
+      tx.onerror = () => resolve(undefined);
+      tx.onabort = () => resolve(undefined);
     } catch {
       resolve(undefined);
     }

@@ -401,6 +401,9 @@ export class CertifyPanel {
   private async removeRun(key: string): Promise<void> {
     const kept = this.runs.get(key);
     if (!kept || kept.run.status === 'running') return;
+    // forgotten in storage first: the row goes once a reload can no longer bring it back
+    await deleteRun(key);
+    if (this.runs.get(key) !== kept) return; // replaced meanwhile by a rerun or an import
     this.runs.delete(key);
     if (this.run === kept.run) {
       this.run = null;
@@ -408,7 +411,6 @@ export class CertifyPanel {
       this.root.dataset.status = 'idle';
     }
     this.redraw();
-    await deleteRun(key);
   }
 
   private exportRuns(): void {
