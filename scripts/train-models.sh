@@ -6,9 +6,12 @@
 # 1. models/float/*.safetensors — float base classifiers, one per dataset and noise level σ,
 #    trained with Gaussian noise augmentation at that σ (σ = 0.25 gets more epochs: its clean
 #    accuracy has targets). Skipped when the file exists (delete it to retrain).
-# 2. public/models/*.safetensors — what the site ships: the int8 multi-bit models, trained
-#    jointly at 8, 6, 4 and 2 bits (Double Rounding + LSQ + ALRS) starting from the float
-#    model, on the first 20,000 training images (one pass, with noise at σ).
+# 2. models/multibit/*.safetensors — the int8 multi-bit models, trained jointly at 8, 6, 4
+#    and 2 bits (Double Rounding + LSQ + ALRS, one update per batch over all widths) starting
+#    from the float model, on the first 20,000 training images (one pass, with noise at σ).
+# 3. public/models/*.safetensors — what the site ships: each multi-bit model trained on as a
+#    HASB supernet over every width 8..2 (per-layer widths sampled by the layers' Hessian
+#    traces, which the file keeps), on training images 20,000–39,999 (one pass, noise at σ).
 #
 # The two datasets train side by side, one thread each: on 2 cores that is ~1.7× the
 # throughput of one two-threaded run.
@@ -16,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/release/bitsmooth"
 export RAYON_NUM_THREADS=1
-STAGE="${1:-all}"   # all | float | multibit
+STAGE="${1:-all}"   # all | float | multibit | supernet
 
 float_model() {
   local dataset=$1 sigma=$2 epochs=$3 out="models/float/$1-sigma$2.safetensors"
@@ -28,6 +31,14 @@ multibit_model() {
   "$BIN" train --dataset "$dataset" --sigma "$sigma" --bits 8,6,4,2 \
     --init "models/float/$dataset-sigma$sigma.safetensors" \
     --epochs 1 --limit 20000 --lr 1e-3 --scale-lr 1e-3 --seed 0 \
+    --out "models/multibit/$dataset-sigma$sigma.safetensors"
+}
+
+supernet_model() {
+  local dataset=$1 sigma=$2
+  "$BIN" train --dataset "$dataset" --sigma "$sigma" --supernet --bits 8,6,4,2 --lowest-too \
+    --init "models/multibit/$dataset-sigma$sigma.safetensors" \
+    --epochs 1 --skip 20000 --limit 20000 --lr 5e-4 --scale-lr 1e-3 --seed 0 \
     --out "public/models/$dataset-sigma$sigma.safetensors"
 }
 
@@ -38,12 +49,15 @@ train_dataset() {
     float_model "$dataset" 0.5 3
     float_model "$dataset" 1.0 3
   fi
-  if [ "$STAGE" != float ]; then
+  if [ "$STAGE" = all ] || [ "$STAGE" = multibit ]; then
     for sigma in 0.25 0.5 1.0; do multibit_model "$dataset" "$sigma"; done
+  fi
+  if [ "$STAGE" = all ] || [ "$STAGE" = supernet ]; then
+    for sigma in 0.25 0.5 1.0; do supernet_model "$dataset" "$sigma"; done
   fi
 }
 
-mkdir -p models/float public/models logs
+mkdir -p models/float models/multibit public/models logs
 train_dataset mnist 6 > logs/train-mnist.log 2>&1 &
 mnist=$!
 train_dataset fashion 5 > logs/train-fashion.log 2>&1 &

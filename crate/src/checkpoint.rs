@@ -355,6 +355,11 @@ fn check_bit_list(bits: &[u8]) -> Result<()> {
 fn read_int8(meta: ModelMeta, r: &Reader) -> Result<(Model, Switchable)> {
     let bits = meta.bits.clone();
     check_bit_list(&bits)?;
+    if meta.supernet && !bits.contains(&crate::quant::MAX_BITS) {
+        return Err(Error::Model(format!(
+            "a supernet must list 8 bits among its widths, this one lists {bits:?}"
+        )));
+    }
     let mut model = Model::init(meta, 0, &Device::Cpu)?;
     let mut masters = Vec::new();
     let mut act_scales = Vec::new();

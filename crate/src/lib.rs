@@ -23,6 +23,7 @@ pub mod qat;
 pub mod quant;
 pub mod search;
 pub mod smoothing;
+pub mod supernet;
 pub mod train;
 pub mod wasm;
 

@@ -226,6 +226,11 @@ pub struct ModelMeta {
     /// order (`search::hessian`), once computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hessian_traces: Option<Vec<f64>>,
+    /// A HASB supernet: mixed policies over `bits` were trained (per layer), and only those
+    /// widths are accepted; otherwise a multi-bit model (uniform widths trained, the others
+    /// borrow the nearest trained width's BN and clipping range).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supernet: bool,
 }
 
 fn default_kind() -> String {
@@ -245,6 +250,7 @@ impl ModelMeta {
             bits: vec![],
             policy: None,
             hessian_traces: None,
+            supernet: false,
         }
     }
 }
@@ -393,6 +399,25 @@ impl Model {
                 let copies = bits.iter().map(|_| bn.deep_copy()).collect::<Result<_>>()?;
                 *sets = copies;
             }
+        }
+        self.bn_bits = bits.to_vec();
+        self.bn_active = vec![0; self.layers.len()];
+        Ok(())
+    }
+
+    /// Gives every convolution one BN set per width of `bits`, each a copy of the set trained
+    /// nearest to that width (how supernet training starts from a multi-bit model).
+    pub fn rebase_bn_bits(&mut self, bits: &[u8]) -> Result<()> {
+        let nearest: Vec<usize> = bits.iter().map(|&b| self.bn_set_for_bits(b)).collect();
+        for sets in &mut self.bns {
+            if sets.is_empty() {
+                continue;
+            }
+            let copies = nearest
+                .iter()
+                .map(|&k| sets[k].deep_copy())
+                .collect::<Result<_>>()?;
+            *sets = copies;
         }
         self.bn_bits = bits.to_vec();
         self.bn_active = vec![0; self.layers.len()];

@@ -341,6 +341,19 @@ impl Switchable {
     /// float, so `act_bits[0]` is validated but not applied.
     pub fn apply(&self, model: &mut Model, policy: &Policy) -> Result<()> {
         policy.validate(model.layers.len())?;
+        if model.meta.supernet {
+            let trained = &model.meta.bits;
+            let outside = policy
+                .weight_bits
+                .iter()
+                .chain(&policy.act_bits[1..])
+                .find(|b| !trained.contains(b));
+            if let Some(b) = outside {
+                return Err(Error::Invalid(format!(
+                    "this supernet was trained at widths {trained:?} only; {b} bits is not one of them"
+                )));
+            }
+        }
         for (i, (master, act)) in self.masters.iter().zip(&self.act_scales).enumerate() {
             let device = model.weights[i].device().clone();
             let weights = master.dequantize(policy.weight_bits[i])?;

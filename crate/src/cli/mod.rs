@@ -12,6 +12,7 @@ mod prepare_data;
 mod restamp;
 mod search;
 mod train;
+mod train_supernet;
 
 use crate::checkpoint::{self, Loaded};
 use crate::data::Dataset;

@@ -19,7 +19,7 @@ pub enum DatasetName {
 }
 
 impl DatasetName {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             DatasetName::Mnist => "mnist",
             DatasetName::Fashion => "fashion",
@@ -46,9 +46,12 @@ pub struct TrainArgs {
     /// Seed of initialisation, shuffling and noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Train on the first N training images only.
+    /// Train on the first N training images only (after --skip).
     #[arg(long)]
     limit: Option<usize>,
+    /// Leave out the first N training images (e.g. those an earlier stage trained on).
+    #[arg(long, default_value_t = 0)]
+    skip: usize,
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
     #[arg(long)]
@@ -56,9 +59,27 @@ pub struct TrainArgs {
     /// Bit-widths trained jointly, e.g. 8,6,4,2 (writes an int8 model); absent: float.
     #[arg(long)]
     bits: Option<String>,
-    /// Float model to start from (recommended with --bits).
+    /// Model to start from: a float model with --bits (recommended), the multi-bit int8
+    /// model with --supernet (required).
     #[arg(long)]
     init: Option<PathBuf>,
+    /// HASB supernet training of the multi-bit model given by --init: mixed per-layer widths
+    /// from --bits (default 8,7,6,5,4,3,2), sampled by the layers' Hessian traces.
+    #[arg(long)]
+    supernet: bool,
+    /// --supernet: also train the lowest admitted width in every layer at every step.
+    #[arg(long)]
+    lowest_too: bool,
+    /// --supernet: fraction of the steps over which the lower widths are let in.
+    #[arg(long, default_value_t = 0.5)]
+    switch_fraction: f64,
+    /// --supernet on a model without stored Hessian traces: training images of the
+    /// Hutchinson estimate computed first (drawn by the seed).
+    #[arg(long, default_value_t = 200)]
+    hessian_images: usize,
+    /// --supernet without stored traces: Rademacher vectors per layer (≥ 2).
+    #[arg(long, default_value_t = 8)]
+    hessian_samples: usize,
     /// Same scale learning rate for every bit-width (the ALRS ablation).
     #[arg(long)]
     no_alrs: bool,
@@ -77,12 +98,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
         weight_decay,
         seed,
         limit,
+        skip,
         data_dir,
         out,
         bits,
         init,
         no_alrs,
         scale_lr,
+        supernet,
+        lowest_too,
+        switch_fraction,
+        hessian_images,
+        hessian_samples,
     } = args;
     let cfg = TrainConfig {
         sigma,
@@ -93,6 +120,35 @@ pub fn run(args: TrainArgs) -> Result<()> {
         seed,
         limit,
     };
+    if supernet {
+        let init = init.ok_or_else(|| {
+            Error::Invalid("--supernet starts from a multi-bit model: give it with --init".into())
+        })?;
+        let cfg = crate::supernet::SupernetConfig {
+            base: cfg,
+            bits: quant::parse_bits_list(bits.as_deref().unwrap_or("8,7,6,5,4,3,2"))?,
+            alrs: !no_alrs,
+            scale_lr,
+            switch_fraction,
+            lowest_too,
+        };
+        let hessian = crate::search::hessian::HessianConfig {
+            images: hessian_images,
+            samples: hessian_samples,
+            seed,
+            ..Default::default()
+        };
+        let paths = super::train_supernet::Paths {
+            skip,
+            init: &init,
+            data_dir: &data_dir,
+            out: &out,
+        };
+        return super::train_supernet::run(dataset.as_str(), &cfg, &hessian, &paths);
+    }
+    if skip > 0 {
+        return Err(Error::Invalid("--skip is for --supernet".into()));
+    }
     match bits {
         None => train_cmd(dataset, &cfg, init.as_deref(), &data_dir, &out),
         Some(bits) => {
@@ -267,10 +323,23 @@ fn train_multibit_cmd(
         "init": init.map(|p| p.display().to_string()),
         "images": cfg.base.limit.unwrap_or(train_set.len()).min(train_set.len()),
         "epoch_losses": epochs.iter().map(|e| &e.mean_loss).collect::<Vec<_>>(),
+        "scale_gradients": epochs.iter().map(|e| &e.scale_gradients).collect::<Vec<_>>(),
+        "step": "joint: one update per batch over all widths",
         "seconds": seconds.round(),
         "command": command[1..].join(" "),
         "test_images": test_set.len(),
     });
+    for e in &epochs {
+        for (b, a) in cfg.bits.iter().zip(&e.scale_gradients) {
+            println!(
+                "epoch {}: s_8 gradient at {b} bits vs the highest: norm ×{:.2}, cosine {:.3}, opposite sign in {:.1} % of channels",
+                e.epoch + 1,
+                a.norm_ratio,
+                a.cosine,
+                100.0 * a.sign_disagreement
+            );
+        }
+    }
     println!("{seconds:.0} s of training");
     write(out, &checkpoint::save_int8(&model, &switchable)?)?;
     println!("wrote {}", out.display());

@@ -176,6 +176,18 @@ impl Dataset {
         }
     }
 
+    /// The images from `start` on (none if `start` is past the end).
+    pub fn tail_from(&self, start: usize) -> Dataset {
+        let start = start.min(self.len());
+        Dataset {
+            rows: self.rows,
+            cols: self.cols,
+            classes: self.classes,
+            labels: self.labels[start..].to_vec(),
+            pixels: self.pixels[start * self.image_len()..].to_vec(),
+        }
+    }
+
     /// Checks that `[start, start + count)` lies inside the dataset.
     pub fn check_range(&self, start: usize, count: usize) -> Result<()> {
         if start.checked_add(count).is_none_or(|end| end > self.len()) {

@@ -67,6 +67,10 @@ struct ModelInfo<'a> {
     kind: &'a str,
     /// Bit-widths a multi-bit model was trained at.
     bits: &'a [u8],
+    /// A HASB supernet (mixed policies over `bits` trained) rather than a multi-bit model.
+    supernet: bool,
+    /// Hutchinson Hessian trace per quantizable layer, when the file stores them.
+    hessian_traces: Option<&'a [f64]>,
 }
 
 #[derive(Serialize)]
@@ -211,6 +215,8 @@ impl Engine {
             training: &m.meta.training,
             kind: &m.meta.kind,
             bits: &m.meta.bits,
+            supernet: m.meta.supernet,
+            hessian_traces: m.meta.hessian_traces.as_deref(),
         })
     }
 
