@@ -7,10 +7,10 @@ import { watch } from './helpers';
 
 const cli = `${process.env.CARGO_TARGET_DIR ?? 'target'}/release/bitsmooth`;
 
-/** Class of every shipped MNIST test image at w3a3 by the native CLI (argmax of its logits). */
+/** Class of every shipped MNIST test image at w2a2 by the native CLI (argmax of its logits). */
 function nativePredictions(): { predictions: number[]; correct: number } {
   const args = ['eval', '--model', 'public/models/mnist-sigma0.25.safetensors', '--data', 'public/data/mnist-test.bsds'];
-  const out = execFileSync(cli, [...args, '--bits', '3', '--logits', '--json'], { maxBuffer: 256 << 20 });
+  const out = execFileSync(cli, [...args, '--bits', '2', '--logits', '--json'], { maxBuffer: 256 << 20 });
   const report = JSON.parse(out.toString()) as { logits: number[]; images: number; correct: number };
   const predictions = Array.from({ length: report.images }, (_, i) => {
     const row = report.logits.slice(10 * i, 10 * i + 10);
@@ -24,8 +24,8 @@ test('the grid classified on all workers, page 6 first, matches the native CLI i
   const seen = watch(page);
   const native = nativePredictions();
   expect(native.predictions).toHaveLength(1000);
-  await page.goto('./#dataset=mnist&sigma=0.25&w=3,3,3,3,3,3,3,3&a=3,3,3,3,3,3,3,3&page=5');
-  await expect(page.locator('#bits-panel')).toHaveAttribute('data-policy', 'w3a3');
+  await page.goto('./#dataset=mnist&sigma=0.25&w=2,2,2,2,2,2,2,2&a=2,2,2,2,2,2,2,2&page=5');
+  await expect(page.locator('#bits-panel')).toHaveAttribute('data-policy', 'w2a2');
   await expect(page.locator('body')).toHaveAttribute('data-status', 'ready');
   await expect(page.locator('#page-label')).toContainText('page 6 of 10');
 

@@ -41,7 +41,7 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   await applied(page, 'w8a8');
   await expect(page.getByRole('button', { name: 'Float', exact: true })).toBeHidden();
   await expect(page.getByRole('button', { name: 'w8a8 (stored)' })).toHaveAttribute('aria-pressed', 'true');
-  await expect(page.locator('#bits-intro')).toContainText('activation scales are learned per bit-width');
+  await expect(page.locator('#bits-intro')).toContainText('learned activation scales and one batch-norm per layer and width');
   await expect(page.locator('#bits-accuracy')).toContainText('Accuracy at w8a8 (stored int8)');
   await expect(page.locator('#bits-global-value')).toHaveText('8 bit');
   const stored = await shown(page);
@@ -84,20 +84,20 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   // 56,448·2·32 + 2,118,368·4 = 3,612,672 + 8,473,472
   expect(w2.bops).toBe(12_086_144);
 
-  // one slider by keyboard: the stem's weights 2 → 3 bits
+  // one slider by keyboard: the stem's weights 2 → 4 bits (the supernet's next trained width)
   await page.locator('#bits-w-0').focus();
   await page.keyboard.press('ArrowRight');
-  await applied(page, 'w3,2,2,2,2,2,2,2a2');
-  await expect(page.locator('#bits-w-0 + output')).toHaveText('3 bit');
-  // a mixed policy reads by its mean widths (17/8 = 2.125 and 2 bits), the widths in the tooltip
-  await expect(page.locator('#bits-accuracy')).toContainText('Accuracy at mixed (avg w2.1 a2.0)');
-  await expect(page.locator('#bits-accuracy')).toHaveAttribute('title', 'w3,2,2,2,2,2,2,2 a2,2,2,2,2,2,2,2');
+  await applied(page, 'w4,2,2,2,2,2,2,2a2');
+  await expect(page.locator('#bits-w-0 + output')).toHaveText('4 bit');
+  // a mixed policy reads by its mean widths (18/8 = 2.25 and 2 bits), the widths in the tooltip
+  await expect(page.locator('#bits-accuracy')).toContainText('Accuracy at mixed (avg w2.3 a2.0)');
+  await expect(page.locator('#bits-accuracy')).toHaveAttribute('title', 'w4,2,2,2,2,2,2,2 a2,2,2,2,2,2,2,2');
   const stem = page.locator('#bits-layers tbody tr[data-layer="0"]');
   const stemMacs = Number(await stem.getAttribute('data-macs'));
   const mixed = await shown(page);
-  // one more weight bit in the stem, against its 32-bit input
+  // two more weight bits in the stem, against its 32-bit input
   expect(stemMacs).toBe(STEM_MACS);
-  expect(mixed.bops).toBe(w2.bops + STEM_MACS * 32);
+  expect(mixed.bops).toBe(w2.bops + 2 * STEM_MACS * 32);
   expect(mixed.bytes).toBeGreaterThan(w2.bytes);
 
   // the global slider sets every layer: back up to 8 bits, and the accuracy recovers
@@ -120,6 +120,30 @@ test('presets and sliders change accuracy, BOPs and size; BOPs are MACs × bits 
   await applied(page, 'w8a8');
   expect((await shown(page)).accuracy).toBe(stored.accuracy);
   await expect(page).not.toHaveURL(/w=/);
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
+
+test('a supernet\'s sliders stop only on its trained widths, and a link\'s other widths move to the nearest', async ({ page }) => {
+  const seen = watch(page);
+  // 7 and 5 were never trained in the shipped supernets (8, 6, 4, 2): ties go to the wider width
+  await page.goto('./#w=7,4,4,4,4,4,6,8&a=8,8,8,5,8,8,8,3');
+  await applied(page, 'w8,4,4,4,4,4,6,8a8,8,8,6,8,8,8,4');
+  await expect(page.locator('#banner')).toContainText('This model was trained at 2, 4, 6, 8 bits only');
+  await expect(page).toHaveURL(/w=8,4,4,4,4,4,6,8&a=8,8,8,6,8,8,8,4/);
+  for (const id of ['#bits-w-3', '#bits-a-3', '#bits-global']) {
+    await expect(page.locator(id)).toHaveAttribute('step', '2');
+    await expect(page.locator(id)).toHaveAttribute('min', '2');
+    await expect(page.locator(id)).toHaveAttribute('max', '8');
+  }
+  // by keyboard: 6 → 4 → 2, then the end stop
+  await page.locator('#bits-w-6').focus();
+  await page.keyboard.press('ArrowLeft');
+  await applied(page, 'w8,4,4,4,4,4,4,8a8,8,8,6,8,8,8,4');
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('ArrowLeft');
+  await applied(page, 'w8,4,4,4,4,4,2,8a8,8,8,6,8,8,8,4');
+  await expect(page.locator('#bits-w-6 + output')).toHaveText('2 bit');
   expect(seen.errors).toEqual([]);
   expect(seen.external).toEqual([]);
 });

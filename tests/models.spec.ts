@@ -1,7 +1,18 @@
-// End-to-end: what the Model panel says about the shipped int8 multi-bit models, and that a
-// float model file and certification runs stored before int8 models still work.
+// End-to-end: what the Model panel says about the shipped int8 supernets, the Hessian traces
+// beside the bit sliders, and that a float model file and certification runs stored before int8
+// models still work.
 import { expect, test, type Page } from '@playwright/test';
+import { readFileSync } from 'node:fs';
 import { watch } from './helpers';
+
+/** The `bitsmooth` metadata of a shipped model file, read here from its safetensors header
+ * (8-byte little-endian length, then JSON), independently of the engine. */
+function shippedMeta(file: string): { bits: number[]; supernet?: boolean; hessian_traces?: number[]; accuracy: Record<string, number> } {
+  const bytes = readFileSync(`public/models/${file}`);
+  const len = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + len).toString('utf8'));
+  return JSON.parse(header.__metadata__.bitsmooth);
+}
 
 const bits = (page: Page) => page.locator('#bits-panel');
 
@@ -28,7 +39,7 @@ async function accuracyRows(page: Page): Promise<[string, number, string][]> {
   );
 }
 
-test('the model panel lists the int8 model, its trained widths and the test accuracy of each', async ({ page }) => {
+test('the model panel lists the int8 supernet, its trained widths and the test accuracy of each', async ({ page }) => {
   const seen = watch(page);
   for (const [dataset, label, least] of [
     ['mnist', 'MNIST', 0.97],
@@ -39,12 +50,18 @@ test('the model panel lists the int8 model, its trained widths and the test accu
     const kind = page.locator('#model-kind');
     await expect(kind).toHaveAttribute('data-kind', 'int8');
     await expect(kind).toHaveAttribute('data-bits', '8,6,4,2');
-    await expect(kind).toContainText('int8 multi-bit model');
-    await expect(kind).toContainText('trained jointly at 8, 6, 4 and 2 bits');
+    await expect(kind).toContainText('int8 supernet');
+    await expect(kind).toContainText('each layer at any of 8, 6, 4 and 2 bits');
     await expect(kind).toContainText(`Trained on ${label} with Gaussian noise σ = 0.25`);
     await expect(page.locator('#model-accuracy caption')).toContainText('full test set, 10,000 images');
     const rows = await accuracyRows(page);
-    expect(rows.map(([k]) => k)).toEqual(['w8a8', 'w6a6', 'w4a4', 'w2a2']);
+    // the uniform widths first, widest first, then the mixed policies measured after training
+    const meta = shippedMeta(`${dataset}-sigma0.25.safetensors`);
+    const mixed = Object.keys(meta.accuracy).filter((k) => k.includes(','));
+    expect(mixed.length).toBeGreaterThan(0);
+    expect(rows.map(([k]) => k)).toEqual([...['8', '6', '4', '2'].map((b) => `w${b}a${b}`), ...mixed]);
+    for (const [key, acc] of rows) expect(acc, key).toBe(meta.accuracy[key]);
+    await expect(page.locator(`#model-accuracy tbody tr[data-key="${mixed[0]}"] th`)).toHaveText(`mixed ${mixed[0]}`);
     for (const [key, acc, text] of rows) {
       expect(acc, key).toBeGreaterThan(0.5);
       expect(acc, key).toBeLessThanOrEqual(1);
@@ -54,9 +71,41 @@ test('the model panel lists the int8 model, its trained widths and the test accu
     await expect(page.locator('#model-accuracy tbody th').first()).toHaveText('w8a8 (stored)');
     const command = page.locator('#model-command');
     await expect(command).toContainText(`train --dataset ${dataset} --sigma 0.25`);
-    await expect(command).toContainText('--bits 8,6,4,2');
+    await expect(command).toContainText('--supernet --bits 8,6,4,2 --lowest-too');
   }
   await page.locator('#model-panel').screenshot({ path: 'test-results/model-panel.png' });
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
+
+test('the Bits panel shows each layer\'s Hessian trace from the file, the sensitive ones marked', async ({ page }) => {
+  const seen = watch(page);
+  for (const dataset of ['mnist', 'fashion']) {
+    await page.goto(`./#dataset=${dataset}&sigma=0.25`);
+    await ready(page, 'w8a8');
+    const traces = shippedMeta(`${dataset}-sigma0.25.safetensors`).hessian_traces!;
+    expect(traces).toHaveLength(8);
+    const mean = traces.reduce((a, b) => a + b, 0) / traces.length;
+    const cells = page.locator('#bits-layers tbody td.trace');
+    await expect(cells).toHaveCount(8);
+    const shown = await cells.evaluateAll((tds) => tds.map((td) => [Number((td as HTMLElement).dataset.trace), (td as HTMLElement).dataset.sensitive]));
+    // the engine parses the metadata's JSON itself (within an ulp of JavaScript's parse)
+    shown.forEach(([t, sensitive], i) => {
+      expect(Math.abs((t as number) - traces[i]!), `layer ${i}`).toBeLessThanOrEqual(1e-12 * Math.abs(traces[i]!));
+      expect(sensitive, `layer ${i}`).toBe(String(traces[i]! >= mean));
+    });
+    // the largest trace fills its bar; a sensitive layer says so in words too
+    const largest = traces.indexOf(Math.max(...traces));
+    const bar = cells.nth(largest).locator('.trace-bar');
+    await expect(bar).toHaveClass(/sensitive/);
+    await expect(bar).toHaveAttribute('style', /width: 100%/);
+    await expect(cells.nth(largest)).toContainText('sensitive');
+    // Hutchinson's estimate can come out negative (Fashion's stem): its bar stays empty
+    for (const [i, t] of traces.entries()) {
+      if (t < 0) await expect(cells.nth(i).locator('.trace-bar')).toHaveAttribute('style', /width: 0%/);
+    }
+    await expect(page.locator('#bits-intro')).toContainText('This model is a supernet (HASB)');
+  }
   expect(seen.errors).toEqual([]);
   expect(seen.external).toEqual([]);
 });
@@ -69,6 +118,9 @@ test('a float model file still loads: a Float preset, calibrated activations, fl
   await expect(page.locator('#model-kind')).toHaveAttribute('data-kind', 'float');
   expect((await accuracyRows(page)).map(([k]) => k)).toEqual(['float']);
   await expect(page.locator('#bits-intro')).toContainText('calibrated on training images');
+  // the float file stores no Hessian traces: the column says so instead of drawing bars
+  await expect(page.locator('#bits-layers tbody td.trace').first()).toHaveText('–');
+  await expect(page.locator('#bits-layers tbody .trace-bar')).toHaveCount(0);
   const floatButton = page.getByRole('button', { name: 'Float', exact: true });
   await expect(floatButton).toBeVisible();
   await expect(floatButton).toHaveAttribute('aria-pressed', 'true');

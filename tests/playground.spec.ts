@@ -48,7 +48,7 @@ test('every σ model of both datasets loads from a shared link', async ({ page }
       const acc = await accuracy(page);
       expect(acc, `${dataset} σ=${sigma}`).toBeGreaterThan(dataset === 'mnist' ? 0.9 : 0.7);
       await expect(page.locator('#model-info')).toContainText(`σ = ${Number(sigma)}`);
-      // every shipped model is an int8 multi-bit model, running as stored at w8a8
+      // every shipped model is an int8 supernet, running as stored at w8a8
       await expect(page.locator('#model-kind'), `${dataset} σ=${sigma}`).toHaveAttribute('data-kind', 'int8');
       await expect(page.locator('#bits-panel')).toHaveAttribute('data-policy', 'w8a8');
     }

@@ -4,7 +4,7 @@ import './style.css';
 import { startEngine, spawnEngine } from './engine';
 import { MAX_WORKERS, parseHash, Store, toHash } from './state';
 import { GridClassifier } from './bits/grid-classifier';
-import { policyLabel, samePolicy } from './bits/policy';
+import { allowedWidths, policyLabel, samePolicy, snapPolicy } from './bits/policy';
 import type { ModelKind } from './types';
 import { StatusPanel } from './panels/status';
 import { ModelPanel } from './panels/model-panel';
@@ -106,6 +106,17 @@ async function refresh(reload: boolean): Promise<void> {
       kind = loaded.model.kind;
       subsetSize = count;
       checkSelected();
+    }
+    // a supernet runs only at the widths it was trained at: a link's other widths move to the nearest
+    const allowed = allowedWidths(loaded.model);
+    const snapped = policy && snapPolicy(policy, allowed);
+    if (policy && snapped && !samePolicy(policy, snapped)) {
+      status.notice(
+        `This model was trained at ${allowed.join(', ')} bits only: ${policyLabel(policy, loaded.model.kind)} became ${policyLabel(snapped, loaded.model.kind)}.`,
+        true,
+      );
+      store.update({ policy: snapped });
+      return;
     }
     await gridClassifier.prepare(dataset, sigma, document.baseURI, policy);
     if (id !== job) return;

@@ -34,6 +34,10 @@ export interface ModelInfo {
    * per trained width) for an int8 model. */
   accuracy: Record<string, number>;
   training: Record<string, unknown> | null;
+  /** A HASB supernet: mixed policies over `bits` were trained (else multi-bit: uniform ones). */
+  supernet?: boolean;
+  /** Hessian trace of the loss per quantizable layer, forward order, when the file stores them. */
+  hessianTraces?: number[] | null;
 }
 
 export interface DatasetInfo {

@@ -1,6 +1,6 @@
 // Bit policies as data: presets, names for legends, and the `w=…&a=…` link form. A null policy
 // is the stored model: w8a8 for an int8 (multi-bit) model, the float model for a float one.
-import type { ModelKind, Policy } from '../types';
+import type { ModelInfo, ModelKind, Policy } from '../types';
 
 /** Quantizable layers of the shipped CNN (stem, two residual blocks of three, fc). */
 export const LAYERS = 8;
@@ -10,6 +10,34 @@ export const MAX_BITS = 8;
 export const FLOAT_BITS = 32;
 
 export const PRESET_BITS = [8, 6, 4, 2] as const;
+
+/** The widths a layer may take on this model, ascending: a supernet's trained widths (it
+ * refuses the others), else every width 2..8 (Double Rounding derives any of them). */
+export function allowedWidths(model: Pick<ModelInfo, 'kind' | 'bits' | 'supernet'>): number[] {
+  if (model.kind === 'int8' && model.supernet && model.bits.length > 0) return [...model.bits].sort((a, b) => a - b);
+  return Array.from({ length: MAX_BITS - MIN_BITS + 1 }, (_, i) => MIN_BITS + i);
+}
+
+/** The allowed width nearest to `bits` (a tie goes to the wider one). */
+export function snapWidth(bits: number, allowed: number[]): number {
+  let best = allowed[0]!;
+  // ascending, so that of two equally near widths the later (wider) one stays
+  for (const a of allowed) if (Math.abs(a - bits) <= Math.abs(best - bits)) best = a;
+  return best;
+}
+
+/** `p` with every width moved to the nearest allowed one. */
+export function snapPolicy(p: Policy, allowed: number[]): Policy {
+  return { weightBits: p.weightBits.map((b) => snapWidth(b, allowed)), actBits: p.actBits.map((b) => snapWidth(b, allowed)) };
+}
+
+/** A range input's step over `allowed`: their common spacing when evenly spaced (8, 6, 4, 2
+ * → 2, so the slider stops only on them), else 1 (the value is snapped on input). */
+export function sliderStep(allowed: number[]): number {
+  if (allowed.length < 2) return 1;
+  const step = allowed[1]! - allowed[0]!;
+  return allowed.every((b, i) => b === allowed[0]! + i * step) ? step : 1;
+}
 
 /** Every layer at `bits` for weights and activations. */
 export function uniform(bits: number): Policy {

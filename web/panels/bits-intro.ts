@@ -9,8 +9,15 @@ const TAIL =
   'Pick widths per layer and watch accuracy and cost change. BOPs = MACs × weight bits × activation bits; the first layer multiplies the float image + noise (32 bits), which is never quantized.';
 
 /** Plain text (no markup); `model` null while none is loaded. */
-export function bitsIntro(model: Pick<ModelInfo, 'kind' | 'bits'> | null): string {
+export function bitsIntro(model: Pick<ModelInfo, 'kind' | 'bits' | 'supernet'> | null): string {
   if (!model) return `${COMMON} ${TAIL}`;
+  if (model.kind === 'int8' && model.supernet) {
+    return (
+      `${COMMON} This model is a supernet (HASB): mixed policies over ${model.bits.join(', ')} bits were trained, ` +
+      "each layer drawing its width at every step (the sensitive layers, by Hessian trace, favour the high widths), with " +
+      `learned activation scales and one batch-norm per layer and width. Any per-layer mix of those widths is a trained configuration. Without a policy it runs as stored, at w8a8. ${TAIL}`
+    );
+  }
   if (model.kind === 'int8') {
     const trained = model.bits.map((b) => `w${b}a${b}`).join(', ');
     return (

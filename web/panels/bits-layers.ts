@@ -1,7 +1,8 @@
 // One row per quantizable layer: a weight-bits and an activation-bits slider with their values,
-// and the layer's share of the model's BOPs. The first layer has no activation slider: its
+// the layer's share of the model's BOPs and, when the model stores them, its Hessian trace as a
+// bar (how sensitive the loss is to that layer's weights: the layers to keep wide). The first layer has no activation slider: its
 // input is the image plus Gaussian noise, which is never quantized (32-bit float in BOPs).
-import { FLOAT_BITS, MAX_BITS, MIN_BITS } from '../bits/policy';
+import { FLOAT_BITS, MAX_BITS, MIN_BITS, sliderStep, snapWidth } from '../bits/policy';
 import type { LayerInfo, Policy, PolicyCost } from '../types';
 
 export type BitsKind = 'weightBits' | 'actBits';
@@ -21,15 +22,59 @@ interface Row {
   tr: HTMLTableRowElement;
 }
 
-function slider(layer: LayerInfo, index: number, kind: BitsKind, on: LayerHandlers): HTMLInputElement {
+/** The Hessian-trace cell: a bar scaled to the largest trace, the value, and whether the trace
+ * is at or above the mean (a sensitive layer, in the supernet's and the ILPs' sense). */
+function traceCell(traces: number[] | null | undefined, i: number): HTMLTableCellElement {
+  const td = document.createElement('td');
+  td.className = 'trace';
+  const t = traces?.[i];
+  if (!traces || t === undefined || !Number.isFinite(t)) {
+    td.textContent = '–';
+    td.title = 'This model file stores no Hessian traces';
+    return td;
+  }
+  // scaled to the largest trace; a negative one (Hutchinson's estimate of a trace near zero or
+  // of a non-convex layer) shows its value with an empty bar
+  const max = Math.max(...traces, Number.MIN_VALUE);
+  const mean = traces.reduce((a, b) => a + b, 0) / traces.length;
+  const sensitive = t >= mean;
+  const bar = document.createElement('span');
+  bar.className = `trace-bar${sensitive ? ' sensitive' : ''}`;
+  bar.style.width = `${(100 * Math.max(0, t)) / max}%`;
+  const track = document.createElement('span');
+  track.className = 'trace-track';
+  track.append(bar);
+  const value = document.createElement('span');
+  value.className = 'trace-value';
+  value.textContent = `${t.toPrecision(3)}${sensitive ? ' sensitive' : ''}`;
+  td.dataset.trace = String(t);
+  td.dataset.sensitive = String(sensitive);
+  td.title = `Hessian trace ${t.toPrecision(4)} (mean of all layers ${mean.toPrecision(4)})`;
+  td.append(track, value);
+  return td;
+}
+
+/** A range input over the allowed widths: it stops on them (evenly spaced) or snaps to them. */
+export function widthRange(input: HTMLInputElement, allowed: number[]): void {
+  input.min = String(allowed[0] ?? MIN_BITS);
+  input.max = String(allowed[allowed.length - 1] ?? MAX_BITS);
+  input.step = String(sliderStep(allowed));
+  input.dataset.allowed = allowed.join(',');
+}
+
+/** A range input's value as an allowed width. */
+export function widthOf(input: HTMLInputElement): number {
+  const allowed = (input.dataset.allowed ?? '').split(',').filter(Boolean).map(Number);
+  return allowed.length ? snapWidth(Number(input.value), allowed) : Number(input.value);
+}
+
+function slider(layer: LayerInfo, index: number, kind: BitsKind, on: LayerHandlers, allowed: number[]): HTMLInputElement {
   const input = document.createElement('input');
   input.type = 'range';
-  input.min = String(MIN_BITS);
-  input.max = String(MAX_BITS);
-  input.step = '1';
+  widthRange(input, allowed);
   input.id = `bits-${kind === 'weightBits' ? 'w' : 'a'}-${index}`;
   input.setAttribute('aria-label', `${layer.name} ${kind === 'weightBits' ? 'weight' : 'activation'} bits`);
-  input.addEventListener('input', () => on.change(index, kind, Number(input.value)));
+  input.addEventListener('input', () => on.change(index, kind, widthOf(input)));
   input.addEventListener('focus', () => on.focus(index));
   return input;
 }
@@ -39,8 +84,9 @@ export class BitsLayers {
 
   constructor(private body: HTMLTableSectionElement, private on: LayerHandlers) {}
 
-  /** Builds the rows for a model's layers. */
-  setLayers(layers: LayerInfo[]): void {
+  /** Builds the rows for a model's layers, with their Hessian traces when known; the sliders
+   * offer the `allowed` widths only. */
+  setLayers(layers: LayerInfo[], traces: number[] | null | undefined, allowed: number[]): void {
     this.rows = layers.map((layer, i) => {
       const tr = document.createElement('tr');
       tr.dataset.layer = String(i);
@@ -50,7 +96,7 @@ export class BitsLayers {
       name.textContent = layer.name;
       const cell = (kind: BitsKind) => {
         const td = document.createElement('td');
-        const input = slider(layer, i, kind, this.on);
+        const input = slider(layer, i, kind, this.on, allowed);
         const out = document.createElement('output');
         out.htmlFor.add(input.id);
         td.append(input, out);
@@ -65,11 +111,11 @@ export class BitsLayers {
         input.className = 'muted';
         input.dataset.bits = String(FLOAT_BITS);
         input.textContent = `${FLOAT_BITS}-bit float: the image + noise, not quantized`;
-        tr.append(name, w.td, input, share);
+        tr.append(name, w.td, input, share, traceCell(traces, i));
         return { tr, share, sliders: { weightBits: w.input }, values: { weightBits: w.out } };
       }
       const a = cell('actBits');
-      tr.append(name, w.td, a.td, share);
+      tr.append(name, w.td, a.td, share, traceCell(traces, i));
       return { tr, share, sliders: { weightBits: w.input, actBits: a.input }, values: { weightBits: w.out, actBits: a.out } };
     });
     this.body.replaceChildren(...this.rows.map((r) => r.tr));

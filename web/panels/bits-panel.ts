@@ -5,6 +5,7 @@
 // A null policy is the stored model: w8a8 for an int8 model (its w8a8 preset is pressed), the
 // float model for a float one (which alone has a Float preset).
 import {
+  allowedWidths,
   effectivePolicy,
   LAYERS,
   MAX_BITS,
@@ -21,7 +22,7 @@ import { BitsCost, floatCost } from './bits-cost';
 import { BitsHistogram } from './bits-histogram';
 import { bitsIntro } from './bits-intro';
 import { whatHtml } from './what';
-import { BitsLayers, type BitsKind } from './bits-layers';
+import { BitsLayers, widthOf, widthRange, type BitsKind } from './bits-layers';
 
 /** Slider moves within this many ms become one policy change (one reclassification). */
 const DEBOUNCE_MS = 40;
@@ -78,7 +79,7 @@ export class BitsPanel {
       <p id="bits-accuracy" class="accuracy" aria-live="polite"></p>
       <div class="table-scroll">
         <table id="bits-layers" class="bits-layers">
-          <thead><tr><th>layer</th><th>weight bits</th><th>activation bits</th><th>share of BOPs</th></tr></thead>
+          <thead><tr><th>layer</th><th>weight bits</th><th>activation bits</th><th>share of BOPs</th><th><abbr title="Hessian trace of the loss with respect to the layer's weights: the larger, the more the layer's precision matters">Hessian trace</abbr></th></tr></thead>
           <tbody></tbody>
         </table>
       </div>
@@ -106,7 +107,7 @@ export class BitsPanel {
         this.edit(policy && samePolicy(policy, effectivePolicy(null, this.kind)) ? null : policy, 0);
       });
     }
-    this.global.addEventListener('input', () => this.edit(uniform(Number(this.global.value))));
+    this.global.addEventListener('input', () => this.edit(uniform(widthOf(this.global))));
     // the histogram's layer is part of the link
     this.layerSelect.addEventListener('change', () => store.update({ layer: Number(this.layerSelect.value) }));
     this.draft = store.state.policy;
@@ -134,7 +135,9 @@ export class BitsPanel {
       if (preset === 'float') b.hidden = model.kind !== 'float';
       else b.textContent = `w${preset}a${preset}${samePolicy(uniform(Number(preset)), effectivePolicy(null, model.kind)) ? ' (stored)' : ''}`;
     }
-    this.layers.setLayers(model.layers);
+    const allowed = allowedWidths(model);
+    this.layers.setLayers(model.layers, model.hessianTraces, allowed);
+    widthRange(this.global, allowed);
     this.layerSelect.replaceChildren(
       ...model.layers.map((l, i) => Object.assign(document.createElement('option'), { value: String(i), textContent: l.name })),
     );

@@ -14,6 +14,12 @@ function kindText(m: ModelInfo): string {
   const widths = m.bits.length > 1 ? `${m.bits.slice(0, -1).join(', ')} and ${m.bits.at(-1)}` : m.bits.join('');
   switch (m.kind) {
     case 'int8':
+      if (m.supernet) {
+        return (
+          `an <b>int8 supernet</b> (Double Rounding's HASB): one stored int8 model on which mixed policies were trained, ` +
+          `each layer at any of ${widths} bits, sampled by its Hessian trace; it runs at w8a8 as stored and at lower widths by a rounded shift`
+        );
+      }
       return (
         `an <b>int8 multi-bit model</b> (Double Rounding): one stored int8 model, trained jointly at ${widths} bits ` +
         'with learned step sizes (LSQ); it runs at w8a8 as stored and at lower widths by a rounded shift'
@@ -34,7 +40,7 @@ function accuracyKeys(m: ModelInfo): string[] {
 function accuracyTable(m: ModelInfo, testImages: number | undefined): string {
   const keys = accuracyKeys(m);
   if (keys.length === 0) return '';
-  const label = (k: string) => (m.kind === 'int8' && k === 'w8a8' ? 'w8a8 (stored)' : k);
+  const label = (k: string) => (m.kind === 'int8' && k === 'w8a8' ? 'w8a8 (stored)' : k.includes(',') ? `mixed ${k}` : k);
   const rows = keys
     .map((k) => `<tr data-key="${esc(k)}" data-accuracy="${m.accuracy[k]}"><th scope="row">${esc(label(k))}</th><td>${pct(m.accuracy[k]!)}</td></tr>`)
     .join('');
@@ -42,7 +48,7 @@ function accuracyTable(m: ModelInfo, testImages: number | undefined): string {
   return `
     <table id="model-accuracy" class="layers model-accuracy">
       <caption>Clean accuracy (${set}), measured after training</caption>
-      <thead><tr><th>${m.kind === 'int8' ? 'trained width' : 'model'}</th><th>accuracy</th></tr></thead>
+      <thead><tr><th>${m.kind === 'int8' ? (m.supernet ? 'policy' : 'trained width') : 'model'}</th><th>accuracy</th></tr></thead>
       <tbody>${rows}</tbody>
     </table>`;
 }
