@@ -110,6 +110,47 @@ test('the Bits panel shows each layer\'s Hessian trace from the file, the sensit
   expect(seen.external).toEqual([]);
 });
 
+test('the multi-bit model ships beside the supernet: chosen in the Model panel, kept in the link, any width, its own certification runs', async ({ page }) => {
+  const seen = watch(page);
+  await page.goto('./#dataset=mnist&sigma=0.25&model=multibit&n=100&count=2');
+  await ready(page, 'w8a8');
+  const kind = page.locator('#model-kind');
+  await expect(page.locator('#training')).toHaveValue('multibit');
+  await expect(kind).toHaveAttribute('data-bits', '8,6,4,2');
+  await expect(kind).toContainText('int8 multi-bit model');
+  await expect(kind).toContainText('trained jointly at 8, 6, 4 and 2 bits');
+  // the table is the multi-bit file's own (read here from its header), e.g. its w2a2
+  const meta = shippedMeta('multibit/mnist-sigma0.25.safetensors');
+  expect(meta.supernet).toBeFalsy();
+  const rows = await accuracyRows(page);
+  expect(rows.map(([k]) => k)).toEqual(['w8a8', 'w6a6', 'w4a4', 'w2a2']);
+  for (const [key, acc] of rows) expect(acc, key).toBe(meta.accuracy[key]);
+  // no Hessian traces in that file; every width 2..8 derives by Double Rounding (step 1)
+  await expect(page.locator('#bits-layers tbody td.trace').first()).toHaveText('–');
+  await expect(page.locator('#bits-w-3')).toHaveAttribute('step', '1');
+  await page.locator('#bits-global').fill('5');
+  await ready(page, 'w5a5');
+  await expect(page).toHaveURL(/model=multibit/);
+
+  // a certification run of this model is labelled as such and kept apart from the supernet's
+  await page.locator('#certify-run').click();
+  await expect(page.locator('#certify-panel')).toHaveAttribute('data-status', 'completed');
+  await expect(page.locator('#certify-runs')).toContainText('w5a5 of the multi-bit model');
+
+  // back to the supernet: the link drops the parameter, the 5-bit policy moves to 6 bits
+  await page.locator('#training').selectOption('supernet');
+  await ready(page, 'w6a6');
+  await expect(kind).toContainText('int8 supernet');
+  await expect(page).not.toHaveURL(/model=/);
+  await expect(page.locator('#banner')).toContainText('w5a5 became w6a6');
+  await page.locator('#certify-run').click();
+  await expect(page.locator('#certify-panel')).toHaveAttribute('data-status', 'completed');
+  await expect(page.locator('#certify-runs tbody tr')).toHaveCount(2);
+  await expect(page.locator('#certify-runs')).toContainText('w6a6, n=100');
+  expect(seen.errors).toEqual([]);
+  expect(seen.external).toEqual([]);
+});
+
 test('a float model file still loads: a Float preset, calibrated activations, float wording', async ({ page }) => {
   const seen = watch(page);
   await serveFloatModel(page);

@@ -5,7 +5,7 @@ import { startEngine, spawnEngine } from './engine';
 import { MAX_WORKERS, parseHash, Store, toHash } from './state';
 import { GridClassifier } from './bits/grid-classifier';
 import { allowedWidths, policyLabel, samePolicy, snapPolicy } from './bits/policy';
-import type { ModelKind } from './types';
+import { TRAININGS, type ModelKind } from './types';
 import { StatusPanel } from './panels/status';
 import { ModelPanel } from './panels/model-panel';
 import { GridPanel, PAGE_SIZE } from './panels/grid-panel';
@@ -88,21 +88,23 @@ async function refresh(reload: boolean): Promise<void> {
     subsetSize = null;
     grid.show(null, null);
   }
-  const { dataset, sigma, policy } = store.state;
+  const { dataset, sigma, policy, training } = store.state;
+  const variant = TRAININGS[training].variant;
+  const modelKey = `${dataset}/${sigma}/${training}`;
   const label = reload || !kind ? `Loading ${dataset} σ = ${sigma}…` : `Applying ${policyLabel(policy, kind)}…`;
   status.begin(label, () => stop.abort());
   try {
-    const loaded = await engine.load(dataset, sigma, document.baseURI);
+    const loaded = await engine.load(dataset, sigma, document.baseURI, variant);
     if (id !== job) return;
     const count = loaded.data.count;
-    if (shown !== `${dataset}/${sigma}`) {
+    if (shown !== modelKey) {
       modelPanel.show(loaded);
       bits.setModel(loaded.model);
       certify.setModel(loaded.model.kind, count);
       search.setModel(loaded.model);
       pixels = await engine.images(0, count);
       if (id !== job) return;
-      shown = `${dataset}/${sigma}`;
+      shown = modelKey;
       kind = loaded.model.kind;
       subsetSize = count;
       checkSelected();
@@ -118,7 +120,7 @@ async function refresh(reload: boolean): Promise<void> {
       store.update({ policy: snapped });
       return;
     }
-    await gridClassifier.prepare(dataset, sigma, document.baseURI, policy);
+    await gridClassifier.prepare(dataset, sigma, document.baseURI, policy, variant);
     if (id !== job) return;
     const { page, filter } = store.state;
     const visible = filter === 'all' ? { start: page * PAGE_SIZE, count: PAGE_SIZE } : { start: 0, count: 0 };
@@ -149,7 +151,7 @@ async function refresh(reload: boolean): Promise<void> {
 }
 
 store.subscribe((s, prev) => {
-  const reload = s.dataset !== prev.dataset || s.sigma !== prev.sigma;
+  const reload = s.dataset !== prev.dataset || s.sigma !== prev.sigma || s.training !== prev.training;
   if (reload || !samePolicy(s.policy, prev.policy)) void refresh(reload);
   else if (s.selected !== prev.selected) checkSelected();
 });

@@ -1,7 +1,7 @@
 // The one piece of UI state a visitor changes. It lives in the URL hash so that links are
 // shareable and a reload restores the view; parsing validates every field and reports what
 // it had to ignore.
-import { DATASETS, SIGMAS, type DatasetName, type Policy, type Sigma } from './types';
+import { DATASETS, SIGMAS, TRAININGS, type DatasetName, type Policy, type Sigma, type Training } from './types';
 import { LAYERS, parseBits } from './bits/policy';
 
 export type Filter = 'all' | 'wrong';
@@ -27,6 +27,8 @@ export type CertifyKey = keyof CertifyState;
 export interface State extends CertifyState {
   dataset: DatasetName;
   sigma: Sigma;
+  /** Which int8 model of the dataset and σ: the supernet or the multi-bit model. */
+  training: Training;
   /** Page of the prediction grid (0-based). */
   page: number;
   filter: Filter;
@@ -48,6 +50,7 @@ export const MAX_WORKERS = Math.max(1, navigator.hardwareConcurrency || 1);
 export const DEFAULT_STATE: State = {
   dataset: 'mnist',
   sigma: '0.25',
+  training: 'supernet',
   page: 0,
   filter: 'all',
   selected: 0,
@@ -147,6 +150,10 @@ export function parseHash(hash: string): { state: State; ignored: string[]; adju
         else ignored.push(`${key}=${value}`);
         break;
       }
+      case 'model':
+        if (value in TRAININGS) state.training = value as Training;
+        else ignored.push(`${key}=${value}`);
+        break;
       case 'page':
       case 'selected': {
         const n = parseIndex(value);
@@ -228,6 +235,7 @@ export function toHash(s: State): string {
   if (s.irs) p.set('irs', '1');
   if (s.nChi !== null) p.set('nchi', String(s.nChi));
   if (s.layer !== 0) p.set('layer', String(s.layer));
+  if (s.training !== DEFAULT_STATE.training) p.set('model', s.training);
   // commas are fine in a fragment and keep the bit lists readable
   return `#${p.toString().replace(/%2C/g, ',')}`;
 }

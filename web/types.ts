@@ -316,9 +316,17 @@ export type DatasetName = keyof typeof DATASETS;
 export const SIGMAS = ['0.25', '0.5', '1.0'] as const;
 export type Sigma = (typeof SIGMAS)[number];
 
-/** Which file of a dataset and σ: absent, the shipped (int8) model; 'float', the float model
- * it was trained from, shipped for comparison. */
-export type ModelVariant = 'float';
+/** Which file of a dataset and σ: absent, the shipped int8 supernet; 'multibit', the int8
+ * multi-bit model shipped before it (uniform widths trained; better at w2a2); 'float', the
+ * float model both were trained from, shipped for comparison. */
+export type ModelVariant = 'float' | 'multibit';
+
+/** The int8 model the page runs: the supernet (default) or the multi-bit model. */
+export const TRAININGS = {
+  supernet: { label: 'HASB supernet (mixed policies trained)', variant: undefined },
+  multibit: { label: 'multi-bit (uniform widths trained)', variant: 'multibit' },
+} as const satisfies Record<string, { label: string; variant: ModelVariant | undefined }>;
+export type Training = keyof typeof TRAININGS;
 
 /** Static asset paths of the shipped models and test subsets. */
 export function modelUrl(dataset: string, sigma: string, variant?: ModelVariant): string {

@@ -5,7 +5,7 @@
 // whichever worker is free, so a slower one never holds the other back.
 import { Comlink } from '../engine';
 import { Cancelled } from '../pool';
-import type { Classification, ClassifyProgress, EngineApi, Policy } from '../types';
+import type { Classification, ClassifyProgress, EngineApi, ModelVariant, Policy } from '../types';
 
 type Api = Comlink.Remote<EngineApi>;
 
@@ -56,10 +56,10 @@ export class GridClassifier {
 
   /** Loads the model on every worker but the first (the caller loaded it there) and applies
    * `policy` on all of them. */
-  async prepare(dataset: string, sigma: string, base: string, policy: Policy | null): Promise<void> {
+  async prepare(dataset: string, sigma: string, base: string, policy: Policy | null, variant?: ModelVariant): Promise<void> {
     await Promise.all(
       this.workers.map(async (w, i) => {
-        if (i > 0) await w.load(dataset, sigma, base);
+        if (i > 0) await w.load(dataset, sigma, base, variant);
         await w.setPolicy(policy);
       }),
     );

@@ -37,7 +37,9 @@ export interface CertifyRun {
   /** IRS's n_χ when the run certified incrementally against the stored model, else null. */
   nChi?: number | null;
   /** 'float': the run certified the float model the shipped int8 model was trained from
-   * (`models/float/`), for comparison; null or absent: the model the page loaded. */
+   * (`models/float/`), for comparison; 'multibit': the multi-bit model (`models/multibit/`)
+   * the page loaded instead of the supernet; null or absent: the supernet (or, for runs stored
+   * before supernets, the model the page loaded then). */
   variant?: ModelVariant | null;
   workers: number;
   /** Rows in index order. */
@@ -76,7 +78,7 @@ const FLOAT_ORIGIN_TITLE = 'float (before int8 training)';
 export function modelLabel(m: RunModel): string {
   if (m.variant === 'float') return FLOAT_ORIGIN_LABEL;
   if (m.kind === 'float' && !m.policy) return '';
-  const name = policyName(m.policy, m.kind);
+  const name = `${m.variant === 'multibit' ? 'multibit-' : ''}${policyName(m.policy, m.kind)}`;
   return m.nChi === null ? name : `${name} IRS n_χ=${m.nChi}`;
 }
 
@@ -86,8 +88,9 @@ export function modelLabel(m: RunModel): string {
 export function modelTitle(m: RunModel): string {
   if (m.variant === 'float') return FLOAT_ORIGIN_TITLE;
   if (m.kind === 'float' && !m.policy) return '';
-  if (m.nChi === null && isStored(m.policy, m.kind)) return policyLabel(m.policy, m.kind);
-  const name = policyShort(m.policy, m.kind);
+  const of = m.variant === 'multibit' ? ' of the multi-bit model' : '';
+  if (m.nChi === null && isStored(m.policy, m.kind)) return `${policyLabel(m.policy, m.kind)}${of}`;
+  const name = `${policyShort(m.policy, m.kind)}${of}`;
   return m.nChi === null ? name : `${name} IRS n_χ=${m.nChi}`;
 }
 

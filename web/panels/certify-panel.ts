@@ -5,7 +5,7 @@
 // was trained from. Settings live in the store (the URL); runs are plain data.
 import type { Affinity, CertifyCall, CertifyPool, PoolTarget } from '../pool';
 import { nChiOf, type State, type Store } from '../state';
-import type { CertifiedImage, CertifySettings, IncrementalImage, ModelKind } from '../types';
+import { TRAININGS, type CertifiedImage, type CertifySettings, type IncrementalImage, type ModelKind } from '../types';
 import {
   addRow,
   FLOAT_ORIGIN,
@@ -200,7 +200,9 @@ export class CertifyPanel {
 
   /** The pool's workers: the page's model at its policy, or the float model it was trained from. */
   private target(s: State, m?: RunModel): PoolTarget {
-    if (m?.variant) return { dataset: s.dataset, sigma: s.sigma, policy: null, variant: m.variant, workers: s.workers };
+    if (m?.variant === 'float') return { dataset: s.dataset, sigma: s.sigma, policy: null, variant: m.variant, workers: s.workers };
+    const variant = TRAININGS[s.training].variant;
+    if (variant) return { dataset: s.dataset, sigma: s.sigma, policy: s.policy, variant, workers: s.workers };
     return { dataset: s.dataset, sigma: s.sigma, policy: s.policy, workers: s.workers };
   }
 
@@ -208,7 +210,7 @@ export class CertifyPanel {
    * asked; null while no model is loaded. */
   private model(s: State): RunModel | null {
     if (!this.kind) return null;
-    return { kind: this.kind, policy: s.policy, nChi: this.irs.active(s) ? nChiOf(s) : null, variant: null };
+    return { kind: this.kind, policy: s.policy, nChi: this.irs.active(s) ? nChiOf(s) : null, variant: TRAININGS[s.training].variant ?? null };
   }
 
   /** How each image is certified, how many samples it draws (for the progress bar) and, for
@@ -220,7 +222,7 @@ export class CertifyPanel {
       return { perImage: s.n0 + s.n, call: (api, index, onProgress) => api.certify(index, settings, onProgress) };
     }
     // the engine caches the stored model's certificate per image, seed and CERTIFY settings
-    const prefix = `${s.dataset}/${s.sigma}/n0=${s.n0}/n=${s.n}/alpha=${s.alpha}/seed=${s.seed}/`;
+    const prefix = `${s.dataset}/${s.sigma}/${s.training}/n0=${s.n0}/n=${s.n}/alpha=${s.alpha}/seed=${s.seed}/`;
     const affinity: Affinity<RunRow> = {
       key: (index) => prefix + index,
       computed: (row) => isIncremental(row) && !row.referenceCached,
@@ -383,13 +385,16 @@ export class CertifyPanel {
     if (!kept || this.running) return;
     const { run } = kept;
     const m = runModel(run);
-    const sameModel = run.dataset === this.store.state.dataset && run.sigma === this.store.state.sigma;
+    // the page's int8 model of the run: the multi-bit one or the supernet
+    const training = m.variant === 'multibit' ? 'multibit' : 'supernet';
+    const s = this.store.state;
+    const sameModel = run.dataset === s.dataset && run.sigma === s.sigma && (m.variant === 'float' || training === s.training);
     this.store.update({
       dataset: run.dataset,
       sigma: run.sigma,
       ...run.settings,
       // the float model an int8 model was trained from ignores the policy: keep the page's
-      ...(m.variant ? {} : { policy: m.policy, irs: m.nChi !== null, nChi: m.nChi }),
+      ...(m.variant === 'float' ? {} : { policy: m.policy, irs: m.nChi !== null, nChi: m.nChi, training }),
     });
     if (!sameModel) return; // the model loads; then restore() shows the run for the settings
     this.run = run;

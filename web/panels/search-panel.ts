@@ -3,7 +3,7 @@
 // own with live progress, can be cancelled, and its chosen policy goes to the Bits sliders
 // with one click. Validation images are the shipped training images, never the test subset.
 import type { Store } from '../state';
-import { SEARCH_METHODS, type Evaluated, type ModelInfo, type SearchMethod, type SearchOutcome, type SearchReport, type SearchSettings, type SpaceInfo } from '../types';
+import { SEARCH_METHODS, TRAININGS, type Evaluated, type ModelInfo, type SearchMethod, type SearchOutcome, type SearchReport, type SearchSettings, type SpaceInfo } from '../types';
 import type { SearchRunner } from '../search/runner';
 import { budgetBops, budgetError, minFraction, uniformWidth, usesEpisodes, wholeError } from '../search/budget';
 import { ParetoPlot, RewardCurve, type Choice } from './search-plot';
@@ -182,10 +182,10 @@ export class SearchPanel {
   private async loadSpace(): Promise<void> {
     if (!this.model || this.model.kind !== 'int8' || this.runner.busy) return;
     const id = ++this.spaceRequest;
-    const { dataset, sigma } = this.store.state;
+    const { dataset, sigma, training } = this.store.state;
     this.start.disabled = true;
     try {
-      const space = await this.runner.space(dataset, sigma, this.pin.checked);
+      const space = await this.runner.space(dataset, sigma, this.pin.checked, TRAININGS[training].variant);
       if (id !== this.spaceRequest) return;
       this.space = space;
       this.budget.min = String(Math.ceil(minFraction(space) * 1000) / 1000);
@@ -279,9 +279,9 @@ export class SearchPanel {
     window.clearInterval(this.ticker);
     this.ticker = window.setInterval(() => this.renderProgress(), 500);
     this.renderProgress();
-    const { dataset, sigma } = this.store.state;
+    const { dataset, sigma, training } = this.store.state;
     try {
-      const outcome = await this.runner.run(dataset, sigma, settings, (r) => this.onReport(r));
+      const outcome = await this.runner.run(dataset, sigma, settings, (r) => this.onReport(r), TRAININGS[training].variant);
       if (outcome === null) return; // cancelled: stop() rendered it
       this.rewardName = outcome.rewardName;
       this.trace = outcome.trace;

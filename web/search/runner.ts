@@ -3,7 +3,7 @@
 // worker (the reports sent before it stay with the page) and the next search starts a new one.
 import { spawnEngine, Comlink, type EngineWorker } from '../engine';
 import { unlessAborted } from '../pool';
-import type { DatasetName, SearchOutcome, SearchReport, SearchSettings, Sigma, SpaceInfo } from '../types';
+import type { DatasetName, ModelVariant, SearchOutcome, SearchReport, SearchSettings, Sigma, SpaceInfo } from '../types';
 
 export class SearchRunner {
   private engine: EngineWorker | null = null;
@@ -17,8 +17,8 @@ export class SearchRunner {
   }
 
   /** The search space of a model (waits for a running search to finish first). */
-  async space(dataset: DatasetName, sigma: Sigma, pinFirstLast: boolean): Promise<SpaceInfo> {
-    const e = await this.ready(dataset, sigma);
+  async space(dataset: DatasetName, sigma: Sigma, pinFirstLast: boolean, variant?: ModelVariant): Promise<SpaceInfo> {
+    const e = await this.ready(dataset, sigma, variant);
     return e.api.searchSpace(pinFirstLast);
   }
 
@@ -29,12 +29,13 @@ export class SearchRunner {
     sigma: Sigma,
     settings: SearchSettings,
     onReport: (r: SearchReport) => void,
+    variant?: ModelVariant,
   ): Promise<SearchOutcome | null> {
     if (this.abort) throw new Error('a search is already running');
     const abort = new AbortController();
     this.abort = abort;
     try {
-      const e = await unlessAborted(this.ready(dataset, sigma), abort.signal);
+      const e = await unlessAborted(this.ready(dataset, sigma, variant), abort.signal);
       const report = Comlink.proxy((r: SearchReport) => {
         if (!abort.signal.aborted) onReport(r);
       });
@@ -56,10 +57,10 @@ export class SearchRunner {
     this.engine = null;
   }
 
-  private async ready(dataset: DatasetName, sigma: Sigma): Promise<EngineWorker> {
+  private async ready(dataset: DatasetName, sigma: Sigma, variant?: ModelVariant): Promise<EngineWorker> {
     this.engine ??= spawnEngine('bitsmooth-search');
     const e = this.engine;
-    await e.api.load(dataset, sigma, this.base); // skipped when the worker holds the model
+    await e.api.load(dataset, sigma, this.base, variant); // skipped when the worker holds the model
     return e;
   }
 }
