@@ -323,8 +323,8 @@ export type ModelVariant = 'float' | 'multibit';
 
 /** The int8 model the page runs: the supernet (default) or the multi-bit model. */
 export const TRAININGS = {
-  supernet: { label: 'HASB supernet (mixed policies trained)', variant: undefined },
-  multibit: { label: 'multi-bit (uniform widths trained)', variant: 'multibit' },
+  supernet: { label: 'supernet (mixed widths)', variant: undefined },
+  multibit: { label: 'multi-bit (uniform widths)', variant: 'multibit' },
 } as const satisfies Record<string, { label: string; variant: ModelVariant | undefined }>;
 export type Training = keyof typeof TRAININGS;
 

@@ -19,9 +19,9 @@ export function paperLink(p: Paper): string {
 const WHAT: Record<'model' | 'bits' | 'grid' | 'certify' | 'draw', string> = {
   model:
     'A small convolutional network trained on handwritten digits (MNIST) or clothing (Fashion-MNIST) with Gaussian ' +
-    'noise of strength σ added to its inputs, so that it can be certified later. Start here: pick a dataset and a σ; ' +
-    'the table shows how accurate the one stored model is at each bit-width it was trained for. The supernet was also ' +
-    'trained on mixed per-layer widths; the multi-bit model only on uniform ones (and is a little better at 2 bits).',
+    'noise of strength σ added to its inputs, so that it can be certified later. Start here: pick a dataset, a σ and the ' +
+    'int8 model (a supernet, trained on mixed per-layer widths, or a multi-bit model, trained on uniform ones and a little ' +
+    'better at 2 bits); the table shows how accurate the one stored model is at each bit-width it was trained for.',
   bits:
     'Each layer computes with integers of a few bits; fewer bits make the model smaller and cheaper (BOPs) and, at some ' +
     'point, less accurate. Press a preset or move a slider and watch the accuracy, the cost and the weight histogram ' +
