@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Double Rounding results (docs/results.md, issue "Double Rounding"): full-test-set accuracy
 # at w8a8, w6a6, w4a4, w2a2 for MNIST and Fashion-MNIST at σ = 0.25 of
-#   (a) the shipped int8 multi-bit model with ALRS (public/models, scripts/train-models.sh),
+#   (a) the int8 multi-bit model with ALRS (public/models/multibit: shipped before the
+#       supernets, trained with four updates per batch),
 #   (b) the same training without ALRS,
 #   (c) one LSQ model per bit-width, each trained alone with the same budget per width,
 #   (d) post-training quantization of the float model (max-abs weight scales, activation
 #       ranges calibrated on 256 noisy training images),
 # and the float model itself. (b) and (c) start from the same float model with the same
 # settings as (a): one pass over the first 20,000 training images, lr 1e-3, scale lr 1e-3.
+# The committed results/bits-*.tsv were made at commit 6cac99c, before the single-update step:
+# run now, (b) trains with the corrected step ((c), one width each, is the same either way;
+# docs/results.md has both ALRS ablations).
 # Writes results/bits-<dataset>.tsv and prints a Markdown table. Needs `prepare-data` and a
 # release build; the trained ablation models go to results/models/ (not committed).
 set -euo pipefail
@@ -45,7 +49,7 @@ table() {
   multibit() { accuracy --model "$1" --bits "$2"; }
   separate() { accuracy --model "results/models/$ds-lsq$1.safetensors" --bits "$1"; }
   ptq() { accuracy --model "$float" --bits "$1"; }
-  row "(a) multi-bit int8, ALRS" multibit "public/models/$ds-sigma0.25.safetensors"
+  row "(a) multi-bit int8, ALRS" multibit "public/models/multibit/$ds-sigma0.25.safetensors"
   row "(b) multi-bit int8, no ALRS" multibit "results/models/$ds-noalrs.safetensors"
   row "(c) separate LSQ per width" separate
   row "(d) PTQ of the float model" ptq
