@@ -55,26 +55,31 @@ pub struct QatConfig {
 impl QatConfig {
     pub fn validate(&self) -> Result<()> {
         self.base.validate()?;
-        if self.bits.is_empty() {
-            return Err(Error::Invalid("give at least one bit-width".into()));
-        }
-        for &b in &self.bits {
-            check_bits(b)?;
-        }
-        let mut sorted = self.bits.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        if sorted.len() != self.bits.len() {
-            return Err(Error::Invalid(format!(
-                "bit-widths {:?} repeat a width",
-                self.bits
-            )));
-        }
-        if !(self.scale_lr > 0.0 && self.scale_lr.is_finite()) {
-            return Err(Error::Invalid("the scale learning rate must be > 0".into()));
-        }
-        Ok(())
+        validate_widths(&self.bits, self.scale_lr)
     }
+}
+
+/// The width list and scale learning rate of any joint training (multi-bit or supernet): at
+/// least one width, each in 2..=8, none repeated; a positive, finite scale learning rate.
+pub(crate) fn validate_widths(bits: &[u8], scale_lr: f64) -> Result<()> {
+    if bits.is_empty() {
+        return Err(Error::Invalid("give at least one bit-width".into()));
+    }
+    for &b in bits {
+        check_bits(b)?;
+    }
+    let mut sorted = bits.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != bits.len() {
+        return Err(Error::Invalid(format!(
+            "bit-widths {bits:?} repeat a width"
+        )));
+    }
+    if !(scale_lr > 0.0 && scale_lr.is_finite()) {
+        return Err(Error::Invalid("the scale learning rate must be > 0".into()));
+    }
+    Ok(())
 }
 
 /// ALRS factor η_b for the scales of bit-width `bits` (h = 8).

@@ -18,8 +18,8 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::qat::joint::{JointGradients, JointOptimisers};
-use crate::qat::{cosine, finish, into_vars, noisy_batch, width_loss, Lsq};
-use crate::quant::{check_bits, Switchable, MAX_BITS};
+use crate::qat::{cosine, finish, into_vars, noisy_batch, validate_widths, width_loss, Lsq};
+use crate::quant::{Switchable, MAX_BITS};
 use crate::train::TrainConfig;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -44,26 +44,12 @@ pub struct SupernetConfig {
 impl SupernetConfig {
     pub fn validate(&self) -> Result<()> {
         self.base.validate()?;
-        for &b in &self.bits {
-            check_bits(b)?;
-        }
+        validate_widths(&self.bits, self.scale_lr)?;
         if !self.bits.contains(&MAX_BITS) {
             return Err(Error::Invalid(format!(
                 "the supernet's widths {:?} must include {MAX_BITS}, the stored masters' width",
                 self.bits
             )));
-        }
-        let mut sorted = self.bits.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        if sorted.len() != self.bits.len() {
-            return Err(Error::Invalid(format!(
-                "bit-widths {:?} repeat a width",
-                self.bits
-            )));
-        }
-        if !(self.scale_lr > 0.0 && self.scale_lr.is_finite()) {
-            return Err(Error::Invalid("the scale learning rate must be > 0".into()));
         }
         if !(0.0..=1.0).contains(&self.switch_fraction) {
             return Err(Error::Invalid(format!(
