@@ -9,9 +9,12 @@
 # 2. models/multibit/*.safetensors — the int8 multi-bit models, trained jointly at 8, 6, 4
 #    and 2 bits (Double Rounding + LSQ + ALRS, one update per batch over all widths) starting
 #    from the float model, on the first 20,000 training images (one pass, with noise at σ).
-# 3. public/models/*.safetensors — what the site ships: each multi-bit model trained on as a
-#    HASB supernet over every width 8..2 (per-layer widths sampled by the layers' Hessian
-#    traces, which the file keeps), on training images 20,000–39,999 (one pass, noise at σ).
+# 3. public/models/*.safetensors — the site's default: each multi-bit model trained on as a
+#    HASB supernet over 8, 6, 4, 2 (per-layer widths sampled by the layers' Hessian traces,
+#    which the file keeps, plus the lowest width everywhere), on training images
+#    20,000–39,999 (one pass, noise at σ).
+# public/models/multibit/ (the multi-bit models shipped before, trained with four updates per
+# batch) is not made here any more: it comes from git (commit 6cac99c, public/models/).
 #
 # The two datasets train side by side, one thread each: on 2 cores that is ~1.7× the
 # throughput of one two-threaded run.
