@@ -367,26 +367,48 @@ pub fn train_multibit(
 ) -> Result<(Switchable, Vec<QatEpochReport>)> {
     cfg.validate()?;
     let base = &cfg.base;
+    let n = image_count(base, data)?;
+    let lsq = Rc::new(Lsq::init(model, &cfg.bits, calibration)?);
+    model.split_bn_per_bits(&cfg.bits)?;
+    let reports =
+        with_joint_training(model, &lsq, base, cfg.scale_lr, cfg.alrs, |m, vars, opt| {
+            run_epochs(m, data, n, &lsq, vars, opt, cfg, on_step)
+        })?;
+    finish(model, &lsq).map(|switchable| (switchable, reports))
+}
+
+/// How many of `data`'s images a training pass uses (`limit`, at most all); none is an error.
+pub(crate) fn image_count(base: &TrainConfig, data: &Dataset) -> Result<usize> {
     let n = base.limit.unwrap_or(data.len()).min(data.len());
     if n == 0 {
         return Err(Error::Invalid("no training images".into()));
     }
-    let lsq = Rc::new(Lsq::init(model, &cfg.bits, calibration)?);
-    model.split_bn_per_bits(&cfg.bits)?;
+    Ok(n)
+}
+
+/// Runs `epochs` with `lsq` as the model's training quantizer and one set of joint optimisers
+/// over the model's trainable tensors; the quantizer is taken out again whatever the outcome.
+pub(crate) fn with_joint_training<R>(
+    model: &mut Model,
+    lsq: &Rc<Lsq>,
+    base: &TrainConfig,
+    scale_lr: f64,
+    alrs: bool,
+    epochs: impl FnOnce(&mut Model, &[Var], &mut JointOptimisers) -> Result<R>,
+) -> Result<R> {
     let vars = into_vars(model)?;
     let mut opt = JointOptimisers::new(
         vars.clone(),
-        &lsq,
+        lsq,
         base.lr,
         base.weight_decay,
-        cfg.scale_lr,
-        cfg.alrs,
+        scale_lr,
+        alrs,
     )?;
     model.training_quant = Some(Box::new(lsq.clone()));
-    let result = run_epochs(model, data, n, &lsq, &vars, &mut opt, cfg, on_step);
+    let result = epochs(model, &vars, &mut opt);
     model.training_quant = None;
-    let reports = result?;
-    finish(model, &lsq).map(|switchable| (switchable, reports))
+    result
 }
 
 /// Makes `model`'s trainable tensors variables (they stay the model's tensors).

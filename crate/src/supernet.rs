@@ -18,7 +18,9 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::qat::joint::{JointGradients, JointOptimisers};
-use crate::qat::{cosine, finish, into_vars, noisy_batch, validate_widths, width_loss, Lsq};
+use crate::qat::{
+    cosine, finish, image_count, noisy_batch, validate_widths, width_loss, with_joint_training, Lsq,
+};
 use crate::quant::{Switchable, MAX_BITS};
 use crate::train::TrainConfig;
 use rand::seq::SliceRandom;
@@ -106,26 +108,12 @@ pub fn train_supernet(
     }
     let weights = sampling::width_weights(traces, &cfg.bits)?;
     let base = &cfg.base;
-    let n = base.limit.unwrap_or(data.len()).min(data.len());
-    if n == 0 {
-        return Err(Error::Invalid("no training images".into()));
-    }
+    let n = image_count(base, data)?;
     let lsq = Rc::new(Lsq::from_switchable(model, switchable, &cfg.bits)?);
-    let vars = into_vars(model)?;
-    let mut opt = JointOptimisers::new(
-        vars.clone(),
-        &lsq,
-        base.lr,
-        base.weight_decay,
-        cfg.scale_lr,
-        cfg.alrs,
-    )?;
-    model.training_quant = Some(Box::new(lsq.clone()));
-    let result = run_epochs(
-        model, data, n, &lsq, &vars, &mut opt, &weights, cfg, on_step,
-    );
-    model.training_quant = None;
-    let reports = result?;
+    let reports =
+        with_joint_training(model, &lsq, base, cfg.scale_lr, cfg.alrs, |m, vars, opt| {
+            run_epochs(m, data, n, &lsq, vars, opt, &weights, cfg, on_step)
+        })?;
     let switchable = finish(model, &lsq)?;
     model.meta.supernet = true;
     model.meta.bits = cfg.bits.clone();
