@@ -486,6 +486,7 @@ fn run_epochs(
     let mut rng = rand::rngs::StdRng::seed_from_u64(base.seed);
     let steps_per_epoch = n.div_ceil(base.batch_size);
     let total_steps = steps_per_epoch * base.epochs;
+    let top = top_width(&cfg.bits);
     let mut order: Vec<usize> = (0..n).collect();
     let mut reports = Vec::new();
     for epoch in 0..base.epochs {
@@ -512,7 +513,6 @@ fn run_epochs(
                 losses.push(loss);
             }
             opt.step(&grads, schedule)?;
-            let top = top_width(&cfg.bits);
             for (k, g) in raw.iter().enumerate() {
                 agreement[k].accumulate(&ScaleGradientAgreement::of(g, &raw[top]), step);
             }
@@ -539,7 +539,7 @@ fn run_epochs(
 }
 
 /// Index of the highest width in `bits`.
-fn top_width(bits: &[u8]) -> usize {
+pub(crate) fn top_width(bits: &[u8]) -> usize {
     (0..bits.len()).max_by_key(|&k| bits[k]).unwrap_or(0)
 }
 
@@ -1166,18 +1166,6 @@ mod tests {
     }
 
     /// Images `start..start + count` of `data`.
-    fn slice(data: &Dataset, start: usize, count: usize) -> Dataset {
-        let n = data.image_len();
-        Dataset::new(
-            data.rows,
-            data.cols,
-            data.classes,
-            data.labels[start..start + count].to_vec(),
-            data.pixels[start * n..(start + count) * n].to_vec(),
-        )
-        .unwrap()
-    }
-
     #[test]
     fn multibit_training_on_real_digits_lifts_the_low_width_and_needs_the_alrs_factors() {
         // The trained float MNIST model (σ = 0.25), trained jointly at 8 and 2 bits on 512 real
@@ -1195,8 +1183,8 @@ mod tests {
         const FLOAT: &[u8] = include_bytes!("../../models/float/mnist-sigma0.25.safetensors");
         let dev = Device::Cpu;
         let data = mnist_train();
-        let train = slice(&data, 0, TRAIN_IMAGES);
-        let held_out = slice(&data, 50_000, 1000);
+        let train = data.head(TRAIN_IMAGES);
+        let held_out = data.tail_from(50_000).head(1000);
         let mut model = crate::checkpoint::load_float(FLOAT).unwrap();
         let calib = train.batch(&(0..256).collect::<Vec<_>>(), &dev).unwrap();
         let calib =

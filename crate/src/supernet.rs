@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::qat::joint::{JointGradients, JointOptimisers};
 use crate::qat::{
-    cosine, finish, image_count, noisy_batch, validate_widths, width_loss, with_joint_training, Lsq,
+    cosine, finish, image_count, noisy_batch, top_width, validate_widths, width_loss,
+    with_joint_training, Lsq,
 };
 use crate::quant::{Switchable, MAX_BITS};
 use crate::train::TrainConfig;
@@ -138,9 +139,7 @@ fn run_epochs(
     let mut rng = rand::rngs::StdRng::seed_from_u64(base.seed);
     let steps_per_epoch = n.div_ceil(base.batch_size);
     let total_steps = steps_per_epoch * base.epochs;
-    let top = (0..cfg.bits.len())
-        .max_by_key(|&k| cfg.bits[k])
-        .expect("validated: 8 is in the list");
+    let top = top_width(&cfg.bits);
     let mut order: Vec<usize> = (0..n).collect();
     let mut reports = Vec::new();
     for epoch in 0..base.epochs {

@@ -1,7 +1,8 @@
 // One row per quantizable layer: a weight-bits and an activation-bits slider with their values,
 // the layer's share of the model's BOPs and, when the model stores them, its Hessian trace as a
-// bar (how sensitive the loss is to that layer's weights: the layers to keep wide). The first layer has no activation slider: its
-// input is the image plus Gaussian noise, which is never quantized (32-bit float in BOPs).
+// bar (how sensitive the loss is to that layer's weights: the layers to keep wide). The first
+// layer has no activation slider: its input is the image plus Gaussian noise, which is never
+// quantized (32-bit float in BOPs).
 import { FLOAT_BITS, MAX_BITS, MIN_BITS, sliderStep, snapWidth } from '../bits/policy';
 import type { LayerInfo, Policy, PolicyCost } from '../types';
 
@@ -22,21 +23,30 @@ interface Row {
   tr: HTMLTableRowElement;
 }
 
+/** What every trace bar is drawn against: the largest trace and the mean of all layers'. */
+interface TraceScale {
+  max: number;
+  mean: number;
+}
+
+function traceScale(traces: number[] | null | undefined): TraceScale | null {
+  if (!traces?.length) return null;
+  // scaled to the largest trace; a negative one (Hutchinson's estimate of a trace near zero or
+  // of a non-convex layer) shows its value with an empty bar
+  return { max: Math.max(...traces, Number.MIN_VALUE), mean: traces.reduce((a, b) => a + b, 0) / traces.length };
+}
+
 /** The Hessian-trace cell: a bar scaled to the largest trace, the value, and whether the trace
  * is at or above the mean (a sensitive layer, in the supernet's and the ILPs' sense). */
-function traceCell(traces: number[] | null | undefined, i: number): HTMLTableCellElement {
+function traceCell(t: number | undefined, scale: TraceScale | null): HTMLTableCellElement {
   const td = document.createElement('td');
   td.className = 'trace';
-  const t = traces?.[i];
-  if (!traces || t === undefined || !Number.isFinite(t)) {
+  if (!scale || t === undefined || !Number.isFinite(t)) {
     td.textContent = '–';
     td.title = 'This model file stores no Hessian traces';
     return td;
   }
-  // scaled to the largest trace; a negative one (Hutchinson's estimate of a trace near zero or
-  // of a non-convex layer) shows its value with an empty bar
-  const max = Math.max(...traces, Number.MIN_VALUE);
-  const mean = traces.reduce((a, b) => a + b, 0) / traces.length;
+  const { max, mean } = scale;
   const sensitive = t >= mean;
   const bar = document.createElement('span');
   bar.className = `trace-bar${sensitive ? ' sensitive' : ''}`;
@@ -87,6 +97,7 @@ export class BitsLayers {
   /** Builds the rows for a model's layers, with their Hessian traces when known; the sliders
    * offer the `allowed` widths only. */
   setLayers(layers: LayerInfo[], traces: number[] | null | undefined, allowed: number[]): void {
+    const scale = traceScale(traces);
     this.rows = layers.map((layer, i) => {
       const tr = document.createElement('tr');
       tr.dataset.layer = String(i);
@@ -111,11 +122,11 @@ export class BitsLayers {
         input.className = 'muted';
         input.dataset.bits = String(FLOAT_BITS);
         input.textContent = `${FLOAT_BITS}-bit float: the image + noise, not quantized`;
-        tr.append(name, w.td, input, share, traceCell(traces, i));
+        tr.append(name, w.td, input, share, traceCell(traces?.[i], scale));
         return { tr, share, sliders: { weightBits: w.input }, values: { weightBits: w.out } };
       }
       const a = cell('actBits');
-      tr.append(name, w.td, a.td, share, traceCell(traces, i));
+      tr.append(name, w.td, a.td, share, traceCell(traces?.[i], scale));
       return { tr, share, sliders: { weightBits: w.input, actBits: a.input }, values: { weightBits: w.out, actBits: a.out } };
     });
     this.body.replaceChildren(...this.rows.map((r) => r.tr));

@@ -2,10 +2,11 @@
 
 use super::{default_test_set, load_dataset, read, write, CALIBRATION_IMAGES};
 use crate::checkpoint;
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::model::{Model, ModelMeta};
-use crate::quant::{self, Policy};
+use crate::quant::{self, Policy, Switchable};
 use crate::train::{self, TrainConfig};
 use candle_core::Device;
 use clap::ValueEnum;
@@ -19,7 +20,7 @@ pub enum DatasetName {
 }
 
 impl DatasetName {
-    pub(super) fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             DatasetName::Mnist => "mnist",
             DatasetName::Fashion => "fashion",
@@ -302,21 +303,17 @@ fn train_multibit_cmd(
             }
         })?;
     let seconds = started.elapsed().as_secs_f64();
-    model.meta.accuracy.clear();
-    for &b in &cfg.bits {
-        let policy = Policy::uniform(model.layers.len(), b, b)?;
-        switchable.apply(&mut model, &policy)?;
-        let result = eval::evaluate(&model, &test_set, 0, test_set.len(), &mut |_, _| {})?;
-        println!(
-            "w{b}a{b}: clean test accuracy {:.2} % on {} images",
-            100.0 * result.accuracy(),
-            result.total()
-        );
-        model
-            .meta
-            .accuracy
-            .insert(format!("w{b}a{b}"), result.accuracy());
-    }
+    let uniform = cfg
+        .bits
+        .iter()
+        .map(|&b| {
+            Ok((
+                format!("w{b}a{b}"),
+                Policy::uniform(model.layers.len(), b, b)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    record_accuracy(&mut model, &switchable, &test_set, &uniform)?;
     let command: Vec<String> = std::env::args().collect();
     model.meta.training = serde_json::json!({
         "config": cfg,
@@ -343,5 +340,27 @@ fn train_multibit_cmd(
     println!("{seconds:.0} s of training");
     write(out, &checkpoint::save_int8(&model, &switchable)?)?;
     println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Measures the clean test accuracy of `model` at each named policy, prints it and makes it the
+/// model's recorded accuracy (what the Model panel lists). Leaves `model` at the last policy.
+pub(super) fn record_accuracy(
+    model: &mut Model,
+    switchable: &Switchable,
+    test_set: &Dataset,
+    policies: &[(String, Policy)],
+) -> Result<()> {
+    model.meta.accuracy.clear();
+    for (name, policy) in policies {
+        switchable.apply(model, policy)?;
+        let result = eval::evaluate(model, test_set, 0, test_set.len(), &mut |_, _| {})?;
+        println!(
+            "{name}: clean test accuracy {:.2} % on {} images",
+            100.0 * result.accuracy(),
+            result.total()
+        );
+        model.meta.accuracy.insert(name.clone(), result.accuracy());
+    }
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! `train --supernet`: HASB supernet training of a multi-bit int8 model (see `supernet`).
 
+use super::train::record_accuracy;
 use super::{default_test_set, load_dataset, load_model, write};
 use crate::checkpoint;
 use crate::error::{Error, Result};
-use crate::eval;
 use crate::quant::Policy;
 use crate::search::hessian::{self, HessianConfig};
 use crate::supernet::{self, SupernetConfig};
@@ -81,8 +81,11 @@ pub fn run(
             t
         }
     };
-    let mean = traces.iter().sum::<f64>() / traces.len() as f64;
-    let sensitive: Vec<usize> = (0..traces.len()).filter(|&l| traces[l] >= mean).collect();
+    let sensitive: Vec<usize> = supernet::sampling::sensitive_layers(&traces)
+        .iter()
+        .enumerate()
+        .filter_map(|(l, &s)| s.then_some(l))
+        .collect();
     println!(
         "supernet over widths {:?}, σ = {}, seed {}: layers {sensitive:?} (trace ≥ mean) favour the high widths",
         cfg.bits, cfg.base.sigma, cfg.base.seed
@@ -120,7 +123,6 @@ pub fn run(
         },
     )?;
     let seconds = training.elapsed().as_secs_f64();
-    model.meta.accuracy.clear();
     let layers = model.layers.len();
     let mut policies: Vec<(String, Policy)> = cfg
         .bits
@@ -145,15 +147,7 @@ pub fn run(
             },
         ));
     }
-    for (name, policy) in &policies {
-        switchable.apply(&mut model, policy)?;
-        let result = eval::evaluate(&model, &test_set, 0, test_set.len(), &mut |_, _| {})?;
-        println!(
-            "{name}: clean test accuracy {:.2} %",
-            100.0 * result.accuracy()
-        );
-        model.meta.accuracy.insert(name.clone(), result.accuracy());
-    }
+    record_accuracy(&mut model, &switchable, &test_set, &policies)?;
     switchable.apply(&mut model, &Policy::uniform(layers, 8, 8)?)?;
     let command: Vec<String> = std::env::args().collect();
     model.meta.training = serde_json::json!({

@@ -166,25 +166,23 @@ impl Dataset {
 
     /// The first `count` images (or all, if fewer): the fixed subset the site ships.
     pub fn head(&self, count: usize) -> Dataset {
-        let count = count.min(self.len());
-        Dataset {
-            rows: self.rows,
-            cols: self.cols,
-            classes: self.classes,
-            labels: self.labels[..count].to_vec(),
-            pixels: self.pixels[..count * self.image_len()].to_vec(),
-        }
+        self.span(0, count.min(self.len()))
     }
 
     /// The images from `start` on (none if `start` is past the end).
     pub fn tail_from(&self, start: usize) -> Dataset {
-        let start = start.min(self.len());
+        self.span(start.min(self.len()), self.len())
+    }
+
+    /// Images `start..end` (in range: the callers clamp).
+    fn span(&self, start: usize, end: usize) -> Dataset {
+        let n = self.image_len();
         Dataset {
             rows: self.rows,
             cols: self.cols,
             classes: self.classes,
-            labels: self.labels[start..].to_vec(),
-            pixels: self.pixels[start * self.image_len()..].to_vec(),
+            labels: self.labels[start..end].to_vec(),
+            pixels: self.pixels[start * n..end * n].to_vec(),
         }
     }
 

@@ -12,6 +12,12 @@ use rand::distr::weighted::WeightedIndex;
 use rand::distr::Distribution;
 use rand::Rng;
 
+/// Per layer, whether it is sensitive: its Hessian trace at or above the mean of all layers'.
+pub fn sensitive_layers(traces: &[f64]) -> Vec<bool> {
+    let mean = traces.iter().sum::<f64>() / traces.len().max(1) as f64;
+    traces.iter().map(|&t| t >= mean).collect()
+}
+
 /// Per layer, the sampling weight of each candidate width (`weights[l][k]` ↔ `bits[k]`).
 pub fn width_weights(traces: &[f64], bits: &[u8]) -> Result<Vec<Vec<f64>>> {
     if traces.is_empty() || traces.iter().any(|t| !t.is_finite()) {
@@ -19,12 +25,11 @@ pub fn width_weights(traces: &[f64], bits: &[u8]) -> Result<Vec<Vec<f64>>> {
             "the supernet needs one finite Hessian trace per layer, got {traces:?}"
         )));
     }
-    let mean = traces.iter().sum::<f64>() / traces.len() as f64;
-    Ok(traces
-        .iter()
-        .map(|&t| {
+    Ok(sensitive_layers(traces)
+        .into_iter()
+        .map(|sensitive| {
             bits.iter()
-                .map(|&b| if t < mean { 1.0 } else { b as f64 })
+                .map(|&b| if sensitive { b as f64 } else { 1.0 })
                 .collect()
         })
         .collect())
