@@ -12,7 +12,7 @@ export default defineConfig({
   build: {
     outDir: 'dist',
     target: 'es2022',
-    rollupOptions: { input: { main: 'index.html', bench: 'bench.html' } },
+    rollupOptions: { input: { main: 'index.html', bench: 'bench.html', 'bench-gpu': 'bench-gpu.html' } },
   },
   worker: { format: 'es' },
   server: { port: 5173, strictPort: true },

@@ -30,12 +30,13 @@ const status = new StatusPanel(document.querySelector<HTMLElement>('#status')!);
 const modelPanel = new ModelPanel(document.querySelector<HTMLElement>('#model-panel')!, store);
 const bits = new BitsPanel(document.querySelector<HTMLElement>('#bits-panel')!, store, engine, (m) => status.error(m));
 const grid = new GridPanel(document.querySelector<HTMLElement>('#grid-panel')!, store);
-const certify = new CertifyPanel(
-  document.querySelector<HTMLElement>('#certify-panel')!,
-  store,
-  new CertifyPool(document.baseURI),
-  status,
-);
+const certifyPool = new CertifyPool(document.baseURI);
+const certify = new CertifyPanel(document.querySelector<HTMLElement>('#certify-panel')!, store, certifyPool, status);
+// What a GPU failure looks like, on demand (the end-to-end tests; also handy from the console):
+// the GPU worker's device is destroyed as a driver reset would, mid-run.
+(window as Window & { bitsmooth?: { loseGpu(): Promise<boolean> } }).bitsmooth = {
+  loseGpu: () => certifyPool.loseGpu(),
+};
 const search = new SearchPanel(
   document.querySelector<HTMLElement>('#search-panel')!,
   store,

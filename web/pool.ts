@@ -1,8 +1,10 @@
 // A pool of engine workers (one wasm instance each) that shares a certification across
-// cores. A certification is one synchronous wasm call, so a worker cannot hear a "stop"
-// message while it runs: cancelling terminates the workers, and the next run starts new ones.
+// cores, or hands it to one worker that certifies on WebGPU. A certification is one wasm call,
+// so a worker cannot hear a "stop" message while it runs: cancelling terminates the workers,
+// and the next run starts new ones. A GPU that fails mid-run (a lost device) hands the images
+// still to do to the CPU workers; the rows already done stay.
 import { spawnEngine, Comlink, type EngineWorker } from './engine';
-import type { CertificationRow, DatasetName, EngineApi, ModelVariant, Policy, Progress, Sigma } from './types';
+import type { Backend, CertificationRow, DatasetName, EngineApi, GpuInfo, ModelVariant, Policy, Progress, Sigma } from './types';
 
 /** Which model, policy and data the workers hold, and how many workers there are. */
 export interface PoolTarget {
@@ -15,6 +17,9 @@ export interface PoolTarget {
    * null policy: in float); absent: the shipped model. */
   variant?: ModelVariant;
   workers: number;
+  /** Where to certify: 'webgpu' runs CERTIFY on one worker's GPU (see `detectGpu`); absent:
+   * the CPU workers. */
+  backend?: Backend;
 }
 
 /** Certifies one image on one worker (CERTIFY or IRS). */
@@ -31,6 +36,8 @@ export interface PoolProgress {
 export interface PoolHandlers<R> {
   row(row: R): void;
   progress(p: PoolProgress): void;
+  /** The GPU failed mid-run: the images still to do continue on the CPU workers. */
+  fallback?(reason: string): void;
 }
 
 export type RunEnd = 'completed' | 'cancelled';
@@ -62,8 +69,18 @@ export function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T>
   });
 }
 
+/** The slot of the GPU worker in `Affinity` bookkeeping (CPU workers are 0, 1, …). */
+const GPU_SLOT = -1;
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 export class CertifyPool {
   private engines: EngineWorker[] = [];
+  /** The worker that certifies on WebGPU, and what it found (kept until it fails). */
+  private gpu: EngineWorker | null = null;
+  private gpuInfo: Promise<GpuInfo> | null = null;
   private abort: AbortController | null = null;
   /** Affinity keys → the slot of the worker that holds the item; emptied with the workers and
    * when they load another model (which drops what they held). */
@@ -90,7 +107,10 @@ export class CertifyPool {
     call: CertifyCall<R>,
     on: PoolHandlers<R>,
     affinity?: Affinity<R>,
+    gpuCall?: CertifyCall<R>,
   ): Promise<RunEnd> {
+    const onGpu = target.backend === 'webgpu';
+    if (onGpu && !gpuCall) throw new Error('this certification has no WebGPU form');
     const finished = await this.job(target, async (engines, signal) => {
       const inFlight = new Map<number, number>(); // worker slot → samples drawn
       const pending = [...indices];
@@ -111,7 +131,7 @@ export class CertifyPool {
         for (const s of inFlight.values()) drawn += s;
         on.progress({ images: done, total: indices.length, fraction: drawn / (indices.length * perImage) });
       };
-      const drain = async (engine: EngineWorker, slot: number) => {
+      const drain = async (engine: EngineWorker, slot: number, certifyOne: CertifyCall<R>) => {
         for (let index = take(slot); index !== undefined && !signal.aborted; index = take(slot)) {
           inFlight.set(slot, 0);
           const onProgress = Comlink.proxy((drawn: number) => {
@@ -119,8 +139,15 @@ export class CertifyPool {
             inFlight.set(slot, drawn);
             report();
           });
-          const row = await unlessAborted(call(engine.api, index, onProgress), signal);
-          inFlight.delete(slot);
+          let row: R;
+          try {
+            row = await unlessAborted(certifyOne(engine.api, index, onProgress), signal);
+          } catch (e) {
+            pending.unshift(index); // not done: whoever continues certifies it
+            throw e;
+          } finally {
+            inFlight.delete(slot);
+          }
           done++;
           if (affinity?.computed(row)) this.holders.set(affinity.key(index), slot);
           on.row(row);
@@ -128,10 +155,52 @@ export class CertifyPool {
         }
       };
       report();
-      await Promise.all(engines.map(drain));
+      if (onGpu) {
+        try {
+          await drain(engines[0]!, GPU_SLOT, gpuCall!);
+          return true;
+        } catch (e) {
+          if (signal.aborted) throw e;
+          // the GPU failed (e.g. its device was lost): the rest goes to the CPU workers
+          this.discardGpu();
+          on.fallback?.(message(e));
+          report();
+          engines = await unlessAborted(this.ready({ ...target, backend: 'cpu' }), signal);
+        }
+      }
+      await Promise.all(engines.map((engine, slot) => drain(engine, slot, call)));
       return true;
     });
     return finished === null ? 'cancelled' : 'completed';
+  }
+
+  /** Looks for WebGPU in a dedicated worker (spawned once and kept while it works): its
+   * adapter's description, or why it is unavailable. */
+  detectGpu(): Promise<GpuInfo> {
+    if (!this.gpuInfo) {
+      const gpu = spawnEngine('bitsmooth-gpu');
+      this.gpu = gpu;
+      const info = gpu.api.gpuInit().then(
+        (found) => found,
+        (e: unknown): GpuInfo => ({ available: false, description: '', reason: message(e) }),
+      );
+      this.gpuInfo = info;
+      void info.then((found) => {
+        if (!found.available && this.gpu === gpu) {
+          gpu.worker.terminate();
+          this.gpu = null;
+        }
+      });
+    }
+    return this.gpuInfo;
+  }
+
+  /** Makes the GPU worker lose its device mid-run (tests the CPU fallback); false when no GPU
+   * worker is running. */
+  async loseGpu(): Promise<boolean> {
+    if (!this.gpu) return false;
+    await this.gpu.api.loseGpu();
+    return true;
   }
 
   /** `count` noisy copies of one image as CERTIFY's estimation draws see them; null if cancelled. */
@@ -147,6 +216,7 @@ export class CertifyPool {
     this.abort.abort();
     this.abort = null; // a new job may start before this one's promise settles
     this.discard();
+    this.discardGpu();
   }
 
   /** Runs one job at a time on workers loaded with the target's model and data; resolves
@@ -165,6 +235,7 @@ export class CertifyPool {
       if (abort.signal.aborted) return null;
       abort.abort(); // lets this job's other awaits settle
       this.discard(); // and stops workers still busy with it
+      if (target.backend === 'webgpu') this.discardGpu();
       throw e;
     } finally {
       if (this.abort === abort) this.abort = null;
@@ -172,16 +243,24 @@ export class CertifyPool {
   }
 
   /** Spawns the workers (if the count changed or they were discarded), loads the target and
-   * applies its policy (respawned workers start from the stored model). */
+   * applies its policy (respawned workers start from the stored model). For WebGPU: the GPU
+   * worker alone, which must have found a device. */
   private async ready(target: PoolTarget): Promise<EngineWorker[]> {
-    if (this.engines.length !== target.workers) {
-      this.discard();
-      this.engines = Array.from({ length: target.workers }, (_, i) => spawnEngine(`bitsmooth-certify-${i + 1}`));
-    }
-    const engines = this.engines;
     const loadKey = `${target.dataset}/${target.sigma}/${target.variant ?? 'shipped'}`;
     if (loadKey !== this.loadedKey) this.holders.clear();
     this.loadedKey = loadKey;
+    let engines: EngineWorker[];
+    if (target.backend === 'webgpu') {
+      const info = await this.detectGpu();
+      if (!info.available || !this.gpu) throw new Error(`WebGPU is not available: ${info.reason || 'its worker stopped'}`);
+      engines = [this.gpu];
+    } else {
+      if (this.engines.length !== target.workers) {
+        this.discard();
+        this.engines = Array.from({ length: target.workers }, (_, i) => spawnEngine(`bitsmooth-certify-${i + 1}`));
+      }
+      engines = this.engines;
+    }
     // each worker caches its assets and skips a load of what it already holds
     await Promise.all(
       engines.map(async (e) => {
@@ -190,6 +269,13 @@ export class CertifyPool {
       }),
     );
     return engines;
+  }
+
+  /** Ends the GPU worker; the next `detectGpu` looks for a device afresh. */
+  private discardGpu(): void {
+    this.gpu?.worker.terminate();
+    this.gpu = null;
+    this.gpuInfo = null;
   }
 
   private discard(): void {

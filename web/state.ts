@@ -1,7 +1,7 @@
 // The one piece of UI state a visitor changes. It lives in the URL hash so that links are
 // shareable and a reload restores the view; parsing validates every field and reports what
 // it had to ignore.
-import { DATASETS, SIGMAS, TRAININGS, type DatasetName, type Policy, type Sigma, type Training } from './types';
+import { DATASETS, SIGMAS, TRAININGS, type BackendChoice, type DatasetName, type Policy, type Sigma, type Training } from './types';
 import { LAYERS, parseBits } from './bits/policy';
 
 export type Filter = 'all' | 'wrong';
@@ -43,7 +43,11 @@ export interface State extends CertifyState {
   nChi: number | null;
   /** The layer (0..LAYERS−1, forward order) whose weight histogram the Bits panel shows. */
   layer: number;
+  /** Where CERTIFY runs: WebGPU when the browser has it ('auto'), or forced. */
+  backend: BackendChoice;
 }
+
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'cpu', 'gpu'];
 
 export const MAX_WORKERS = Math.max(1, navigator.hardwareConcurrency || 1);
 
@@ -64,6 +68,7 @@ export const DEFAULT_STATE: State = {
   irs: false,
   nChi: null,
   layer: 0,
+  backend: 'auto',
 };
 
 /** IRS's n_χ when the visitor did not choose one: 10 % of n, at least 1. */
@@ -194,6 +199,10 @@ export function parseHash(hash: string): { state: State; ignored: string[]; adju
         if (value === '0' || value === '1') state.irs = value === '1';
         else ignored.push(`${key}=${value}`);
         break;
+      case 'backend':
+        if ((BACKEND_CHOICES as readonly string[]).includes(value)) state.backend = value as BackendChoice;
+        else ignored.push(`${key}=${value}`);
+        break;
       case 'nchi': {
         const v = parseSetting('n', value);
         if (v === null) ignored.push(`${key}=${value}`);
@@ -236,6 +245,7 @@ export function toHash(s: State): string {
   if (s.nChi !== null) p.set('nchi', String(s.nChi));
   if (s.layer !== 0) p.set('layer', String(s.layer));
   if (s.training !== DEFAULT_STATE.training) p.set('model', s.training);
+  if (s.backend !== DEFAULT_STATE.backend) p.set('backend', s.backend);
   // commas are fine in a fragment and keep the bit lists readable
   return `#${p.toString().replace(/%2C/g, ',')}`;
 }

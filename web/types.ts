@@ -98,7 +98,33 @@ export interface CertificationRow {
 }
 
 /** One CERTIFY'd image: its row and the statistics behind it. */
+/** Where a row was computed: the CPU workers (wasm) or WebGPU. */
+export type Backend = 'cpu' | 'webgpu';
+
+/** The visitor's choice: WebGPU when the browser offers an adapter and a device ('auto'), or
+ * forced. */
+export type BackendChoice = 'auto' | 'cpu' | 'gpu';
+
+/** What a worker found of WebGPU. */
+export interface GpuInfo {
+  available: boolean;
+  /** e.g. "WebGPU · SwiftShader (fallback adapter)"; empty when unavailable. */
+  description: string;
+  /** Why WebGPU cannot be used (unavailable only). */
+  reason: string;
+}
+
+/** Timings of the GPU benchmark (bench.html). */
+export interface GpuBenchResult {
+  samplesPerSecond: number;
+  fakeQuantPerSecond: number;
+  policySwitchMs: number;
+  chunk: number;
+}
+
 export interface CertifiedImage extends CertificationRow {
+  /** Where it was certified (absent in rows kept before WebGPU: the CPU). */
+  backend?: Backend;
   /** Lower confidence bound of the top class's probability. */
   pA: number;
   /** The guess from the n0 selection draws (kept when abstaining). */
@@ -195,6 +221,8 @@ export interface EngineApi {
   /** Benchmark (bench.html): mean ms per whole-model policy switch inside the engine, by
    * Double Rounding from the int8 masters and by re-quantizing a float copy. */
   benchPolicySwitch(reps: number): Promise<PolicySwitchTiming>;
+  /** Benchmark (bench-gpu.html): activation values fake-quantized per second on the CPU. */
+  benchFakeQuant(values: number): Promise<number>;
   /** IRS for one image against the stored model (w8a8 for int8, float for a float model; needs
    * a policy); like `certify` otherwise. */
   certifyIncremental(index: number, settings: IncrementalSettings, onProgress: Progress): Promise<IncrementalImage>;
@@ -211,6 +239,18 @@ export interface EngineApi {
   certifyDrawing(pixels: Uint8Array, settings: CertifySettings, onProgress: Progress): Promise<CertifiedDrawing>;
   /** `count` (≤ 64) of the noisy copies `certifyDrawing` sees, 0..255, 28×28 each. */
   noisyDrawing(pixels: Uint8Array, count: number, sigma: number, seed: number): Promise<Uint8Array>;
+  /** Looks for WebGPU in this worker (an adapter, then a device); once per worker. */
+  gpuInit(): Promise<GpuInfo>;
+  /** CERTIFY for one image on WebGPU (after a successful `gpuInit`): the noise drawn and the
+   * network run on the GPU, only class counts read back; the same result as `certify`. Rejects
+   * when the GPU fails (e.g. the device is lost). */
+  certifyGpu(index: number, settings: CertifySettings, onProgress: Progress): Promise<CertifiedImage>;
+  /** Class counts of noisy copies, on WebGPU (like `noisyCounts`). */
+  noisyCountsGpu(index: number, copies: number, sigma: number, seed: number): Promise<Uint32Array>;
+  /** Benchmark (bench.html): WebGPU throughput at the current model and policy. */
+  benchGpu(index: number, samples: number, values: number): Promise<GpuBenchResult>;
+  /** Destroys this worker's GPU device, as a lost GPU would (tests the CPU fallback). */
+  loseGpu(): Promise<void>;
 }
 
 /** One model's answer for a drawing. */

@@ -1,7 +1,8 @@
 // The Web Worker that hosts the wasm engine: the page talks to it only through EngineApi
 // (Comlink RPC), so the UI thread never blocks on computation.
 import * as Comlink from 'comlink';
-import init, { Engine } from '../pkg/bitsmooth.js';
+import init, { Engine, GpuSession } from '../pkg/bitsmooth.js';
+import { detectGpu } from './gpu/detect';
 import {
   calibrationUrl,
   dataUrl,
@@ -11,6 +12,8 @@ import {
   type Classification,
   type DatasetInfo,
   type DrawingPrediction,
+  type GpuBenchResult,
+  type GpuInfo,
   type EngineApi,
   type IncrementalImage,
   type Loaded,
@@ -28,6 +31,9 @@ const PROGRESS_MS = 100; // a certification reports after every batch; the page 
 
 const ready = init();
 let engine: Engine | null = null;
+/** This worker's WebGPU device and executor, once `gpuInit` found them. */
+let gpu: GpuSession | null = null;
+let gpuFound: Promise<GpuInfo> | null = null;
 const bytesCache = new Map<string, Promise<Uint8Array>>();
 let loadedKey = '';
 let loaded: Loaded | null = null;
@@ -46,6 +52,11 @@ function fetchBytes(url: string): Promise<Uint8Array> {
     bytesCache.set(url, p);
   }
   return p;
+}
+
+function getGpu(): GpuSession {
+  if (!gpu) throw new Error('WebGPU is not ready in this worker: call gpuInit first (and check that it is available)');
+  return gpu;
 }
 
 async function getEngine(): Promise<Engine> {
@@ -115,7 +126,36 @@ const api: EngineApi = {
 
   async certify(index, settings, onProgress) {
     const e = await getEngine();
-    return e.certify(index, settings, throttle(onProgress)) as CertifiedImage;
+    const row = e.certify(index, settings, throttle(onProgress)) as CertifiedImage;
+    return { ...row, backend: 'cpu' };
+  },
+
+  async gpuInit() {
+    await ready;
+    gpuFound ??= detectGpu(async () => {
+      gpu = await GpuSession.create();
+    });
+    return gpuFound;
+  },
+
+  async certifyGpu(index, settings, onProgress) {
+    const e = await getEngine();
+    const row = (await getGpu().certify(e, index, settings, throttle(onProgress))) as CertifiedImage;
+    return { ...row, backend: 'webgpu' };
+  },
+
+  async noisyCountsGpu(index, copies, sigma, seed) {
+    const e = await getEngine();
+    return (await getGpu().noisyCounts(e, index, copies, sigma, seed)) as Uint32Array;
+  },
+
+  async benchGpu(index, samples, values) {
+    const e = await getEngine();
+    return (await getGpu().bench(e, index, samples, values)) as GpuBenchResult;
+  },
+
+  async loseGpu() {
+    getGpu().loseDevice();
   },
 
   async certifyIncremental(index, settings, onProgress) {
@@ -141,6 +181,11 @@ const api: EngineApi = {
   async benchPolicySwitch(reps) {
     const e = await getEngine();
     return e.benchPolicySwitch(reps) as PolicySwitchTiming;
+  },
+
+  async benchFakeQuant(values) {
+    const e = await getEngine();
+    return e.benchFakeQuant(values);
   },
 
   async searchSpace(pinFirstLast) {

@@ -6,8 +6,8 @@
 //! (randomized smoothing certification and its incremental form, IRS); `train`/`eval` use
 //! `model`, `qat` (multi-bit LSQ training) uses `model` and `quant`; `exec` (the fast
 //! executor) sits after `model`/`quant`: it lowers a `model` into plain buffers and implements
-//! `smoothing`'s `BaseClassifier`, using nothing else but `error`; `gpu` (wgpu + WGSL, native
-//! only for now) is a third executor beside it, built on `exec`'s lowering; `wasm` (the only module
+//! `smoothing`'s `BaseClassifier`, using nothing else but `error`; `gpu` (wgpu + WGSL, natively
+//! and on WebGPU in the browser) is a third executor beside it, built on `exec`'s lowering; `wasm` (the only module
 //! that knows about JavaScript) and `cli` sit on top.
 
 pub mod checkpoint;
@@ -15,7 +15,6 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod exec;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod gpu;
 pub mod model;
 pub mod noise;

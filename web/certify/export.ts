@@ -27,6 +27,9 @@ export function runJson(run: CertifyRun): string {
       modelFile: modelUrl(run.dataset, run.sigma, m.variant ?? undefined),
       ...m,
       workers: run.workers,
+      // where it ran (each row also says: "backend": "webgpu" or "cpu")
+      ranOn: run.ranOn ?? `CPU · ${run.workers} worker${run.workers > 1 ? 's' : ''}`,
+      ...(run.fallback ? { fallback: run.fallback } : {}),
       status: run.status,
       started: run.started,
       elapsedSeconds: run.elapsed,

@@ -42,6 +42,11 @@ export interface CertifyRun {
    * before supernets, the model the page loaded then). */
   variant?: ModelVariant | null;
   workers: number;
+  /** Where it ran, e.g. "WebGPU · SwiftShader (fallback adapter)" or "CPU · 4 workers"; absent
+   * in runs kept before WebGPU (the CPU workers). Each row also says where it was certified. */
+  ranOn?: string;
+  /** Set when the GPU failed mid-run and the CPU workers finished the run. */
+  fallback?: { after: number; reason: string };
   /** Rows in index order. */
   rows: RunRow[];
   status: RunStatus;

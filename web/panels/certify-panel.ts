@@ -31,6 +31,7 @@ import { CertifyPlot, type Curve } from './certify-plot';
 import { SelectedCertifyView } from './certify-selected';
 import { CertifyProgress } from './certify-progress';
 import { CertifyIrsControls } from './certify-irs';
+import { CertifyBackend, type ResolvedBackend } from './certify-backend';
 import type { StatusPanel } from './status';
 
 /** Noisy copies per forward pass: large enough to amortise calls, small enough for progress. */
@@ -54,6 +55,7 @@ function message(e: unknown): string {
 export class CertifyPanel {
   private form: CertifySettingsForm;
   private irs: CertifyIrsControls;
+  private backend: CertifyBackend;
   private results: CertifyResults;
   private list: CertifyRunsList;
   private plot: CertifyPlot;
@@ -92,6 +94,7 @@ export class CertifyPanel {
         the prediction provably cannot change within the ℓ₂ radius σ·Φ⁻¹(p_A). If p_A &lt; ½ it abstains.</p>
       <div id="certify-settings"></div>
       <div id="certify-irs-controls"></div>
+      <div id="certify-backend-controls"></div>
       <div class="controls">
         <button id="certify-run" type="button">Certify</button>
         <button id="certify-float" type="button"
@@ -106,6 +109,7 @@ export class CertifyPanel {
       <div id="certify-runs-list" class="runs-list"></div>`;
     this.form = new CertifySettingsForm(root.querySelector('#certify-settings')!, store, () => this.renderButtons());
     this.irs = new CertifyIrsControls(root.querySelector('#certify-irs-controls')!, store, () => this.renderButtons());
+    this.backend = new CertifyBackend(root.querySelector('#certify-backend-controls')!, store, pool);
     this.results = new CertifyResults(root.querySelector('#certify-results')!);
     this.list = new CertifyRunsList(root.querySelector('#certify-runs-list')!, {
       open: (key) => this.openRun(key),
@@ -199,11 +203,25 @@ export class CertifyPanel {
   }
 
   /** The pool's workers: the page's model at its policy, or the float model it was trained from. */
-  private target(s: State, m?: RunModel): PoolTarget {
-    if (m?.variant === 'float') return { dataset: s.dataset, sigma: s.sigma, policy: null, variant: m.variant, workers: s.workers };
+  private target(s: State, m?: RunModel, where?: ResolvedBackend): PoolTarget {
+    const backend = where?.backend ?? 'cpu';
+    if (m?.variant === 'float') return { dataset: s.dataset, sigma: s.sigma, policy: null, variant: m.variant, workers: s.workers, backend };
     const variant = TRAININGS[s.training].variant;
-    if (variant) return { dataset: s.dataset, sigma: s.sigma, policy: s.policy, variant, workers: s.workers };
-    return { dataset: s.dataset, sigma: s.sigma, policy: s.policy, workers: s.workers };
+    if (variant) return { dataset: s.dataset, sigma: s.sigma, policy: s.policy, variant, workers: s.workers, backend };
+    return { dataset: s.dataset, sigma: s.sigma, policy: s.policy, workers: s.workers, backend };
+  }
+
+  /** Where a run goes: CERTIFY as the backend control says, IRS on the CPU workers; null (and
+   * the reason shown) when the chosen backend is unavailable. */
+  private async where(s: State, m: RunModel): Promise<ResolvedBackend | null> {
+    const cpu: ResolvedBackend = { backend: 'cpu', description: `CPU · ${s.workers} worker${s.workers > 1 ? 's' : ''}` };
+    if (m.nChi !== null) return cpu;
+    try {
+      return await this.backend.resolve(s);
+    } catch (e) {
+      this.status.error(message(e));
+      return null;
+    }
   }
 
   /** What the next run certifies: the loaded model at the current policy, incrementally if
@@ -215,11 +233,18 @@ export class CertifyPanel {
 
   /** How each image is certified, how many samples it draws (for the progress bar) and, for
    * IRS, which worker caches each image's reference certificate. */
-  private call(s: State, m: RunModel): { perImage: number; call: CertifyCall<RunRow>; affinity?: Affinity<RunRow> } {
+  private call(
+    s: State,
+    m: RunModel,
+  ): { perImage: number; call: CertifyCall<RunRow>; affinity?: Affinity<RunRow>; gpuCall?: CertifyCall<RunRow> } {
     const settings = this.engineSettings(s);
     const nChi = m.nChi;
     if (nChi === null) {
-      return { perImage: s.n0 + s.n, call: (api, index, onProgress) => api.certify(index, settings, onProgress) };
+      return {
+        perImage: s.n0 + s.n,
+        call: (api, index, onProgress) => api.certify(index, settings, onProgress),
+        gpuCall: (api, index, onProgress) => api.certifyGpu(index, settings, onProgress),
+      };
     }
     // the engine caches the stored model's certificate per image, seed and CERTIFY settings
     const prefix = `${s.dataset}/${s.sigma}/${s.training}/n0=${s.n0}/n=${s.n}/alpha=${s.alpha}/seed=${s.seed}/`;
@@ -252,6 +277,8 @@ export class CertifyPanel {
     const pageModel = this.model(s);
     if (!pageModel) return; // the buttons are disabled until the model is loaded
     const model = button === this.floatButton ? FLOAT_ORIGIN : pageModel;
+    const where = await this.where(s, model);
+    if (!where) return;
     // the page's settings own the panel now: no stored run replaces this one until they change
     this.restoredFor = runKey(s.dataset, s.sigma, runSettings(s), pageModel);
     const run: CertifyRun = {
@@ -260,6 +287,7 @@ export class CertifyPanel {
       settings: runSettings(s),
       ...model,
       workers: s.workers,
+      ranOn: where.description,
       rows: [],
       status: 'running',
       elapsed: 0,
@@ -273,9 +301,9 @@ export class CertifyPanel {
     this.begin(total, button);
     this.root.dataset.status = 'running';
     const indices = Array.from({ length: total }, (_, i) => i);
-    const { perImage, call, affinity } = this.call(s, model);
+    const { perImage, call, affinity, gpuCall } = this.call(s, model);
     try {
-      const end = await this.pool.certify(this.target(s, model), indices, perImage, call, {
+      const end = await this.pool.certify(this.target(s, model, where), indices, perImage, call, {
         row: (row) => {
           const at = addRow(run, row);
           run.elapsed = this.progress.elapsed();
@@ -284,7 +312,14 @@ export class CertifyPanel {
           if (performance.now() - this.lastSave > SAVE_EVERY_MS) this.save(run);
         },
         progress: (p) => this.progress.update(p),
-      }, affinity);
+        fallback: (reason) => {
+          run.fallback = { after: run.rows.length, reason };
+          run.ranOn = `${where.description}, then CPU · ${s.workers} worker${s.workers > 1 ? 's' : ''}`;
+          this.status.notice(`WebGPU failed after ${run.rows.length} images (${reason}); the run continues on the CPU workers.`);
+          this.results.update();
+          this.save(run);
+        },
+      }, affinity, gpuCall);
       run.status = end;
     } catch (e) {
       run.status = 'error';
@@ -313,10 +348,13 @@ export class CertifyPanel {
         this.selectedView.showNoisy(noisy, NOISY_COPIES);
         const rows: CertifiedImage[] = [];
         const call: CertifyCall<CertifiedImage> = (api, i, onProgress) => api.certify(i, settings, onProgress);
-        status = await this.pool.certify(this.target(s), [index], s.n0 + s.n, call, {
+        const gpuCall: CertifyCall<CertifiedImage> = (api, i, onProgress) => api.certifyGpu(i, settings, onProgress);
+        const where = await this.backend.resolve(s);
+        status = await this.pool.certify(this.target(s, undefined, where), [index], s.n0 + s.n, call, {
           row: (row) => rows.push(row),
           progress: (p) => this.progress.update(p),
-        });
+          fallback: (reason) => this.status.notice(`WebGPU failed (${reason}); certifying on the CPU workers instead.`),
+        }, undefined, gpuCall);
         if (rows[0]) this.selectedView.showResult(rows[0], s.dataset);
       }
     } catch (e) {

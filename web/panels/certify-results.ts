@@ -50,7 +50,7 @@ export class CertifyResults {
   /** Shows a run from scratch: a new one, or one restored from storage. */
   show(run: CertifyRun, restored: boolean): void {
     this.run = run;
-    const columns = ['idx', 'label', 'prediction', 'radius', 'correct', 'nA / n', 'seconds'];
+    const columns = ['idx', 'label', 'prediction', 'radius', 'correct', 'nA / n', 'seconds', 'backend'];
     // an IRS run also shows how each image was certified and what the stored model's reference
     // cost ("float seconds" for a float model, "w8a8 seconds" for an int8 one)
     if (run.nChi) columns.push('path', 'ζ', `${policyName(null, runModel(run).kind)} seconds`);
@@ -58,6 +58,7 @@ export class CertifyResults {
     const titles: Record<string, string> = {
       path: 'incremental: the stored model\'s p_A lowered by ζ; full: certified afresh from n_χ samples (p_A was close to 1)',
       ζ: 'upper bound on how often the policy and the stored model disagree (from the n_χ replayed samples)',
+      backend: 'where the image was certified: the CPU workers (wasm) or WebGPU',
     };
     tr.append(...columns.map((c) => Object.assign(document.createElement('th'), { textContent: c, title: titles[c] ?? '' })));
     this.head.replaceChildren(tr);
@@ -92,7 +93,7 @@ export class CertifyResults {
     const restored = this.info.dataset.restored === 'true';
     const when = new Date(run.started).toLocaleString('en');
     const s = run.settings;
-    const workers = `${run.workers} worker${run.workers > 1 ? 's' : ''}`;
+    const workers = run.ranOn ?? `${run.workers} worker${run.workers > 1 ? 's' : ''}`;
     const model = modelTitle(runModel(run));
     // a mixed policy's title is its mean widths: the widths per layer are in the tooltip
     const full = modelPolicy(runModel(run));
@@ -101,7 +102,10 @@ export class CertifyResults {
     this.info.textContent =
       `${DATASETS[run.dataset].label} σ=${run.sigma}${model ? ` ${model}` : ''}, n0=${s.n0}, n=${s.n}, α=${s.alpha}, seed ${s.seed}, ${workers}: ` +
       `${run.status}, ${run.rows.length} of ${s.count} requested images in ${run.elapsed.toFixed(1)} s` +
+      (run.fallback ? ` The GPU failed after ${run.fallback.after} images (${run.fallback.reason}); the rest ran on the CPU workers.` : '') +
       (restored ? ` — restored from this browser's storage (run of ${when}).` : '.');
+    this.info.dataset.backend = run.ranOn?.startsWith('WebGPU') ? 'webgpu' : 'cpu';
+    this.info.dataset.fallback = String(Boolean(run.fallback));
     const rows = run.rows;
     this.csv.disabled = this.json.disabled = rows.length === 0;
     if (rows.length === 0) {
@@ -141,7 +145,9 @@ export class CertifyResults {
       r.correct ? '✓' : '✗',
       `${r.nA.toLocaleString('en')} / ${r.n.toLocaleString('en')}`,
       r.time.toFixed(2),
+      'backend' in r && r.backend === 'webgpu' ? 'WebGPU' : 'CPU',
     ];
+    tr.dataset.backend = 'backend' in r && r.backend === 'webgpu' ? 'webgpu' : 'cpu';
     if (isIncremental(r)) {
       tr.dataset.path = r.path;
       cells.push(r.path, r.zeta === null ? '—' : r.zeta.toFixed(4), `${referenceTime(r).toFixed(2)}${r.referenceCached ? ' (cached)' : ''}`);

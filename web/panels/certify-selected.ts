@@ -48,7 +48,9 @@ export class SelectedCertifyView {
     this.result.dataset.radius = String(row.radius);
     const p = document.createElement('p');
     p.innerHTML = `The smoothed classifier <b></b>. Certified radius <b id="selected-radius">${row.radius.toFixed(3)}</b>
-      (ℓ₂, with probability ≥ 1 − α); p_A ≥ ${row.pA.toFixed(4)} from n_A = ${row.nA.toLocaleString('en')} of n = ${row.n.toLocaleString('en')}; ${row.time.toFixed(2)} s.`;
+      (ℓ₂, with probability ≥ 1 − α); p_A ≥ ${row.pA.toFixed(4)} from n_A = ${row.nA.toLocaleString('en')} of n = ${row.n.toLocaleString('en')}; ${row.time.toFixed(2)} s
+      on ${row.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.`;
+    this.result.dataset.backend = row.backend ?? 'cpu';
     p.querySelector('b')!.textContent = verdict;
     this.result.replaceChildren(p);
     const max = Math.max(1, ...row.counts);

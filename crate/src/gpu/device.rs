@@ -1,5 +1,5 @@
 //! The GPU itself: adapter, device and queue, and the few operations every kernel needs
-//! (buffers, pipelines, dispatches sized to the adapter's limits, blocking read-back).
+//! (buffers, pipelines, dispatches sized to the adapter's limits, read-back).
 
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
@@ -7,6 +7,12 @@ use wgpu::util::DeviceExt;
 
 /// Invocations per workgroup of every bitsmooth kernel (`WORKGROUP` in `common.wgsl`).
 pub const WORKGROUP: u32 = 64;
+
+#[cfg(not(target_arch = "wasm32"))]
+const NO_ADAPTER_HINT: &str = "on Debian, `apt-get install mesa-vulkan-drivers` provides \
+    llvmpipe, a Vulkan driver that runs on the CPU";
+#[cfg(target_arch = "wasm32")]
+const NO_ADAPTER_HINT: &str = "this browser offers no WebGPU adapter (`navigator.gpu`)";
 
 /// The WGSL shared by every kernel, prepended to each shader's own source.
 const COMMON: &str = include_str!("shaders/common.wgsl");
@@ -26,11 +32,14 @@ impl Gpu {
     /// The default adapter (a high-performance one if there is a choice), with its own
     /// limits. Natively wgpu looks at Vulkan, Metal and DX12; on a machine without a GPU,
     /// Mesa's llvmpipe (Debian's `mesa-vulkan-drivers`) is a Vulkan adapter too.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Self> {
         pollster::block_on(Self::request())
     }
 
-    async fn request() -> Result<Self> {
+    /// As [`new`](Self::new), without blocking: the only way in the browser, where the
+    /// adapter is WebGPU's (`navigator.gpu`).
+    pub async fn request() -> Result<Self> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
@@ -39,12 +48,7 @@ impl Gpu {
                 ..Default::default()
             })
             .await
-            .map_err(|e| {
-                Error::Gpu(format!(
-                    "no GPU adapter found ({e}); on Debian, `apt-get install mesa-vulkan-drivers` \
-                     provides llvmpipe, a Vulkan driver that runs on the CPU"
-                ))
-            })?;
+            .map_err(|e| Error::Gpu(format!("no GPU adapter found ({e}); {NO_ADAPTER_HINT}")))?;
         let limits = adapter.limits();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -87,6 +91,12 @@ impl Gpu {
 
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
+    }
+
+    /// Destroys the device, as a driver reset or a lost GPU would: every later read fails
+    /// with [`Error::Gpu`]. For testing the fallback to the CPU.
+    pub fn destroy(&self) {
+        self.device.destroy();
     }
 
     /// The first error the device reported since the last check, if any.
@@ -212,7 +222,7 @@ impl Gpu {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor::default())
     }
 
-    /// A buffer to read `bytes` back through ([`submit_and_read`](Self::submit_and_read)).
+    /// A buffer to read `bytes` back through ([`read`](Self::read)).
     pub(crate) fn staging(&self, bytes: u64) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("read-back"),
@@ -222,10 +232,12 @@ impl Gpu {
         })
     }
 
-    /// Submits `encoder` after copying the first `bytes` of `source` into `staging`, waits,
-    /// and returns those bytes. Errors the device reported on the way (a validation error, a
-    /// lost device) come back as [`Error::Gpu`].
-    pub(crate) fn submit_and_read(
+    /// Submits `encoder` after copying the first `bytes` of `source` into `staging`, and
+    /// returns those bytes once the GPU is done. Natively the device is polled until then
+    /// (callers block on this future); in the browser the map completes on its own. Errors the
+    /// device reported on the way (a validation error, a lost device) come back as
+    /// [`Error::Gpu`].
+    pub(crate) async fn read(
         &self,
         mut encoder: wgpu::CommandEncoder,
         source: &wgpu::Buffer,
@@ -234,15 +246,14 @@ impl Gpu {
     ) -> Result<Vec<u8>> {
         encoder.copy_buffer_to_buffer(source, 0, staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.poll()?;
+        let mapped = rx.await;
         self.check()?;
-        rx.recv()
+        mapped
             .map_err(|_| Error::Gpu("the read-back never completed".into()))?
             .map_err(|e| Error::Gpu(format!("reading a GPU buffer: {e}")))?;
         let data = staging
@@ -251,6 +262,28 @@ impl Gpu {
             .to_vec();
         staging.unmap();
         Ok(data)
+    }
+
+    /// Waits until the work submitted so far has finished (for timing).
+    pub(crate) async fn finish(&self) -> Result<()> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        self.poll()?;
+        rx.await
+            .map_err(|_| Error::Gpu("the GPU never finished its work".into()))?;
+        self.check()
+    }
+
+    /// Natively: drives the device until the queue is empty (callbacks fire here). In the
+    /// browser there is nothing to do: the page's event loop drives the GPU.
+    fn poll(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        Ok(())
     }
 
     /// Submits `encoder` without waiting.

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::exec::plan::{fold_batch_norm, Plan, Quantizer, FC_LANES};
 use crate::model::{architecture, ActQuant, LayerSpec, Model, NUM_CLASSES};
 use crate::quant::{Policy, Switchable};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::smoothing::classifier::BaseClassifier;
 use crate::smoothing::noise::{NoisyCopies, IMAGE_PIXELS};
 use std::ops::Range;
@@ -436,8 +437,14 @@ impl GpuExecutor {
     }
 
     /// The weights the last [`set_policy`](Self::set_policy) derived, read back (checks).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn derived_weights(&self) -> Result<DerivedWeights> {
-        self.weights.read(&self.gpu)
+        pollster::block_on(self.derived_weights_async())
+    }
+
+    /// [`derived_weights`](Self::derived_weights) without blocking.
+    pub async fn derived_weights_async(&self) -> Result<DerivedWeights> {
+        self.weights.read(&self.gpu).await
     }
 
     fn write_lowered(&self, lowered: &Lowered) {
@@ -561,98 +568,145 @@ impl GpuExecutor {
             .write_buffer(&self.batch, 0, bytemuck::bytes_of(&params));
     }
 
-    /// Runs the copies `samples` of `copies` chunk by chunk; after each chunk `after` may
-    /// record copies out of the GPU's buffers and gets the chunk's length.
-    fn run_noisy(
-        &mut self,
-        copies: &NoisyCopies,
-        samples: Range<u64>,
-        mut after: impl FnMut(&mut Self, wgpu::CommandEncoder, usize) -> Result<()>,
-    ) -> Result<()> {
+    /// Uploads the image of `copies` and starts an encoder that zeroes the class counts.
+    fn begin_noisy(&mut self, copies: &NoisyCopies) -> wgpu::CommandEncoder {
         self.gpu
             .queue
             .write_buffer(&self.pixels, 0, bytemuck::cast_slice(copies.image()));
-        let mut first = samples.start;
         let mut encoder = self.gpu.encoder();
         encoder.clear_buffer(&self.counts, 0, None);
-        while first < samples.end {
-            let count = (samples.end - first).min(self.capacity as u64) as usize;
-            self.write_batch(Some(copies), first, count);
-            self.record_chunk(&mut encoder, count, true)?;
-            after(self, encoder, count)?;
-            encoder = self.gpu.encoder();
-            first += count as u64;
-        }
-        Ok(())
+        encoder
+    }
+
+    /// The chunks (first sample, copies) that cover `samples`, each at most the capacity.
+    fn chunks(&self, samples: Range<u64>) -> impl Iterator<Item = (u64, usize)> {
+        let capacity = self.capacity as u64;
+        (samples.start..samples.end)
+            .step_by(self.capacity)
+            .map(move |first| (first, (samples.end - first).min(capacity) as usize))
+    }
+
+    /// Records the chunk of `count` copies from sample `first` into `encoder`: its batch
+    /// parameters are written now, so the encoder must be submitted before the next chunk's.
+    fn noisy_chunk(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        copies: &NoisyCopies,
+        first: u64,
+        count: usize,
+    ) -> Result<()> {
+        self.write_batch(Some(copies), first, count);
+        self.record_chunk(encoder, count, true)
     }
 
     /// Class counts of the noisy copies `samples` of `copies`, noise drawn on the GPU (the
     /// counter-based generator of `smoothing::noise`); only the counts are read back.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn noisy_counts(&mut self, copies: &NoisyCopies, samples: Range<u64>) -> Result<Vec<u64>> {
+        pollster::block_on(self.noisy_counts_async(copies, samples))
+    }
+
+    /// [`noisy_counts`](Self::noisy_counts) without blocking (the browser's way).
+    pub async fn noisy_counts_async(
+        &mut self,
+        copies: &NoisyCopies,
+        samples: Range<u64>,
+    ) -> Result<Vec<u64>> {
         let total = samples.end.saturating_sub(samples.start);
-        let mut counts = vec![0u64; NUM_CLASSES];
         if total == 0 {
-            return Ok(counts);
+            return Ok(vec![0u64; NUM_CLASSES]);
         }
         if total > u64::from(u32::MAX) {
             return Err(Error::Invalid(format!(
                 "{total} samples in one call exceed the GPU's 32-bit counters"
             )));
         }
-        let mut done = 0u64;
-        self.run_noisy(copies, samples, |exec, encoder, count| {
-            done += count as u64;
-            if done < total {
-                exec.gpu.submit(encoder);
-                return Ok(());
+        let mut encoder = self.begin_noisy(copies);
+        let chunks: Vec<_> = self.chunks(samples).collect();
+        for (i, &(first, count)) in chunks.iter().enumerate() {
+            self.noisy_chunk(&mut encoder, copies, first, count)?;
+            if i + 1 < chunks.len() {
+                self.gpu.submit(encoder);
+                encoder = self.gpu.encoder();
             }
-            let bytes = (NUM_CLASSES * 4) as u64;
-            let read =
-                exec.gpu
-                    .submit_and_read(encoder, &exec.counts, &exec.counts_staging, bytes)?;
-            let read: Vec<u32> = bytemuck::pod_collect_to_vec(&read);
-            counts = read.into_iter().map(u64::from).collect();
-            Ok(())
-        })?;
-        Ok(counts)
+        }
+        let bytes = (NUM_CLASSES * 4) as u64;
+        let read = self
+            .gpu
+            .read(encoder, &self.counts, &self.counts_staging, bytes)
+            .await?;
+        let read: Vec<u32> = bytemuck::pod_collect_to_vec(&read);
+        Ok(read.into_iter().map(u64::from).collect())
     }
 
     /// Logits `[n, 10]` of the noisy copies `samples` (checks: reads every chunk's logits).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn noisy_logits(&mut self, copies: &NoisyCopies, samples: Range<u64>) -> Result<Vec<f32>> {
+        pollster::block_on(self.noisy_logits_async(copies, samples))
+    }
+
+    /// [`noisy_logits`](Self::noisy_logits) without blocking.
+    pub async fn noisy_logits_async(
+        &mut self,
+        copies: &NoisyCopies,
+        samples: Range<u64>,
+    ) -> Result<Vec<f32>> {
         let mut out = Vec::new();
-        self.run_noisy(copies, samples, |exec, encoder, count| {
-            out.extend(exec.read_logits(encoder, count)?);
-            Ok(())
-        })?;
+        let mut encoder = self.begin_noisy(copies);
+        for (first, count) in self.chunks(samples).collect::<Vec<_>>() {
+            self.noisy_chunk(&mut encoder, copies, first, count)?;
+            out.extend(self.read_logits(encoder, count).await?);
+            encoder = self.gpu.encoder();
+        }
         Ok(out)
     }
 
     /// The noisy copies `samples` as the GPU drew them, `[n, 784]` (checks).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn noisy_inputs(&mut self, copies: &NoisyCopies, samples: Range<u64>) -> Result<Vec<f32>> {
+        pollster::block_on(self.noisy_inputs_async(copies, samples))
+    }
+
+    /// [`noisy_inputs`](Self::noisy_inputs) without blocking.
+    pub async fn noisy_inputs_async(
+        &mut self,
+        copies: &NoisyCopies,
+        samples: Range<u64>,
+    ) -> Result<Vec<f32>> {
         let mut out = Vec::new();
         let x = MAPS.iter().position(|&m| m == Map::X).expect("x");
-        self.run_noisy(copies, samples, |exec, encoder, count| {
+        let mut encoder = self.begin_noisy(copies);
+        for (first, count) in self.chunks(samples).collect::<Vec<_>>() {
+            self.noisy_chunk(&mut encoder, copies, first, count)?;
             let bytes = (count * IMAGE_PIXELS * 4) as u64;
-            let staging = exec.gpu.staging(bytes);
-            let read = exec
+            let staging = self.gpu.staging(bytes);
+            let read = self
                 .gpu
-                .submit_and_read(encoder, &exec.maps[x], &staging, bytes)?;
+                .read(encoder, &self.maps[x], &staging, bytes)
+                .await?;
             out.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&read));
-            Ok(())
-        })?;
+            encoder = self.gpu.encoder();
+        }
         Ok(out)
     }
 
-    fn read_logits(&self, encoder: wgpu::CommandEncoder, count: usize) -> Result<Vec<f32>> {
+    async fn read_logits(&self, encoder: wgpu::CommandEncoder, count: usize) -> Result<Vec<f32>> {
         let bytes = (count * NUM_CLASSES * 4) as u64;
         let read = self
             .gpu
-            .submit_and_read(encoder, &self.logits, &self.logits_staging, bytes)?;
+            .read(encoder, &self.logits, &self.logits_staging, bytes)
+            .await?;
         Ok(bytemuck::pod_collect_to_vec(&read))
     }
 
     /// Logits `[batch, 10]` of `batch` images given as `[batch, 1, 28, 28]` from the host.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn logits(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<f32>> {
+        pollster::block_on(self.logits_async(inputs, batch))
+    }
+
+    /// [`logits`](Self::logits) without blocking.
+    pub async fn logits_async(&mut self, inputs: &[f32], batch: usize) -> Result<Vec<f32>> {
         if inputs.len() != batch * IMAGE_PIXELS {
             return Err(Error::Invalid(format!(
                 "a batch of {batch} images needs {} values, got {}",
@@ -670,13 +724,14 @@ impl GpuExecutor {
             self.write_batch(None, 0, count);
             let mut encoder = self.gpu.encoder();
             self.record_chunk(&mut encoder, count, false)?;
-            out.extend(self.read_logits(encoder, count)?);
+            out.extend(self.read_logits(encoder, count).await?);
         }
         Ok(out)
     }
 }
 
 /// Index of the largest value, the lowest among ties (as `classify.wgsl` and `exec::cpu`).
+#[cfg(not(target_arch = "wasm32"))]
 fn argmax(values: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
@@ -687,6 +742,9 @@ fn argmax(values: &[f32]) -> u32 {
     best as u32
 }
 
+/// Natively the executor is a [`BaseClassifier`] (it blocks on the GPU); in the browser,
+/// which cannot block, certification awaits [`GpuExecutor::noisy_counts_async`] instead.
+#[cfg(not(target_arch = "wasm32"))]
 impl BaseClassifier for GpuExecutor {
     fn num_classes(&self) -> usize {
         NUM_CLASSES

@@ -10,7 +10,16 @@ const PHILOX: &str = include_str!("shaders/philox.wgsl");
 const FAKE_QUANT: &str = include_str!("shaders/fake_quant.wgsl");
 
 /// Philox-4x32-10 of each (counter, key) pair, computed on the GPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn philox_words(gpu: &Gpu, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>> {
+    pollster::block_on(philox_words_async(gpu, inputs))
+}
+
+/// [`philox_words`] without blocking (the browser's way).
+pub async fn philox_words_async(
+    gpu: &Gpu,
+    inputs: &[([u32; 4], [u32; 2])],
+) -> Result<Vec<[u32; 4]>> {
     if inputs.is_empty() {
         return Ok(Vec::new());
     }
@@ -29,12 +38,10 @@ pub fn philox_words(gpu: &Gpu, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u
     let bind = gpu.bind(&pipeline, &[&input, &output]);
     let mut encoder = gpu.encoder();
     gpu.dispatch(&mut encoder, &pipeline, &bind, inputs.len() as u64)?;
-    let words: Vec<u32> = bytemuck::pod_collect_to_vec(&gpu.submit_and_read(
-        encoder,
-        &output,
-        &gpu.staging(bytes),
-        bytes,
-    )?);
+    let words: Vec<u32> = bytemuck::pod_collect_to_vec(
+        &gpu.read(encoder, &output, &gpu.staging(bytes), bytes)
+            .await?,
+    );
     Ok(words
         .chunks_exact(4)
         .map(|w| [w[0], w[1], w[2], w[3]])
@@ -81,17 +88,36 @@ impl FakeQuantizer {
     }
 
     /// The fake-quantized `values` (at most the capacity).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn apply(&self, quant: Quantizer, values: &[f32]) -> Result<Vec<f32>> {
-        self.run(quant, values)?;
+        pollster::block_on(self.apply_async(quant, values))
+    }
+
+    /// [`apply`](Self::apply) without blocking.
+    pub async fn apply_async(&self, quant: Quantizer, values: &[f32]) -> Result<Vec<f32>> {
+        self.record(quant, values)?;
         let bytes = (values.len() * 4) as u64;
-        let out =
-            self.gpu
-                .submit_and_read(self.gpu.encoder(), &self.output, &self.staging, bytes)?;
+        let out = self
+            .gpu
+            .read(self.gpu.encoder(), &self.output, &self.staging, bytes)
+            .await?;
         Ok(bytemuck::pod_collect_to_vec(&out))
     }
 
     /// Quantizes `values` on the GPU and waits, reading back nothing (for timing).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run(&self, quant: Quantizer, values: &[f32]) -> Result<()> {
+        pollster::block_on(self.run_async(quant, values))
+    }
+
+    /// [`run`](Self::run) without blocking.
+    pub async fn run_async(&self, quant: Quantizer, values: &[f32]) -> Result<()> {
+        self.record(quant, values)?;
+        self.gpu.finish().await
+    }
+
+    /// Uploads `values` and submits the dispatch that quantizes them.
+    fn record(&self, quant: Quantizer, values: &[f32]) -> Result<()> {
         if values.is_empty() || values.len() > self.capacity {
             return Err(Error::Invalid(format!(
                 "1 to {} values per call, got {}",
@@ -118,9 +144,6 @@ impl FakeQuantizer {
             values.len() as u64,
         )?;
         gpu.submit(encoder);
-        gpu.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        gpu.check()
+        Ok(())
     }
 }

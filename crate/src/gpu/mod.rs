@@ -14,8 +14,10 @@
 //!
 //! The shaders are the `.wgsl` files in `shaders/`, each prefixed with `common.wgsl` (Philox,
 //! Box–Muller, the fake-quantizer). Natively only for now: wgpu looks for Vulkan, Metal or
-//! DX12 (on a machine without a GPU, Mesa's llvmpipe is a Vulkan device emulated on the CPU);
-//! the browser build (WebGPU) needs async read-back and comes with the page's backend choice.
+//! DX12 (on a machine without a GPU, Mesa's llvmpipe is a Vulkan device emulated on the CPU),
+//! in the browser on WebGPU. Every read from the GPU is a future: natively the blocking
+//! methods wait on it (and the executor is a `BaseClassifier`), in the browser
+//! `wasm::GpuSession` awaits the `_async` ones.
 
 mod device;
 pub mod executor;
@@ -26,5 +28,6 @@ pub use device::{Gpu, WORKGROUP};
 pub use executor::{max_capacity, GpuExecutor, DEFAULT_CAPACITY};
 pub use weights::DerivedWeights;
 
-#[cfg(test)]
+// Natively (blocking on the GPU); the browser runs its own in `tests/webgpu.rs`.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

@@ -292,16 +292,15 @@ impl GpuWeights {
     }
 
     /// Reads the three outputs of the last dispatch back, split per layer.
-    pub fn read(&self, gpu: &Gpu) -> Result<DerivedWeights> {
+    pub async fn read(&self, gpu: &Gpu) -> Result<DerivedWeights> {
         let lay = &self.layout;
-        let read = |buffer: &wgpu::Buffer, n: usize| {
-            let bytes = (n * 4) as u64;
-            gpu.submit_and_read(gpu.encoder(), buffer, &gpu.staging(bytes), bytes)
-        };
-        let ints: Vec<i32> = bytemuck::pod_collect_to_vec(&read(&self.ints, lay.total_weights)?);
-        let deq: Vec<f32> =
-            bytemuck::pod_collect_to_vec(&read(&self.dequantized, lay.total_weights)?);
-        let folded: Vec<f32> = bytemuck::pod_collect_to_vec(&read(&self.folded, lay.total_folded)?);
+        let ints: Vec<i32> =
+            bytemuck::pod_collect_to_vec(&read_all(gpu, &self.ints, lay.total_weights).await?);
+        let deq: Vec<f32> = bytemuck::pod_collect_to_vec(
+            &read_all(gpu, &self.dequantized, lay.total_weights).await?,
+        );
+        let folded: Vec<f32> =
+            bytemuck::pod_collect_to_vec(&read_all(gpu, &self.folded, lay.total_folded).await?);
         let mut out = DerivedWeights {
             integers: Vec::new(),
             dequantized: Vec::new(),
@@ -316,4 +315,11 @@ impl GpuWeights {
         }
         Ok(out)
     }
+}
+
+/// The first `n` 4-byte values of `buffer`, read back.
+async fn read_all(gpu: &Gpu, buffer: &wgpu::Buffer, n: usize) -> Result<Vec<u8>> {
+    let bytes = (n * 4) as u64;
+    gpu.read(gpu.encoder(), buffer, &gpu.staging(bytes), bytes)
+        .await
 }

@@ -344,34 +344,62 @@ pub(crate) fn certify_on(
     let selection = ranges.selection..ranges.selection + n0;
     let mut report = |done: u64, _: u64| progress(done, total);
     let counts_n0 = completed_or_return!(sample_counts(f, &copies, selection, batch, &mut report)?);
-    let c_hat = argmax(&counts_n0);
 
-    // n_A: how often f answers ĉ_A among n fresh estimation draws.
+    // n_A: how often f answers ĉ_A among n fresh estimation draws (counted for every class;
+    // `Certificate::from_draws` takes ĉ_A's count, bounds it and decides).
     let estimation = ranges.estimation..ranges.estimation + n;
     let mut report = |done: u64, _: u64| progress(n0 + done, total);
     let counts = completed_or_return!(sample_counts(f, &copies, estimation, batch, &mut report)?);
-    let n_a = counts[c_hat as usize];
-    let p_a = clopper_pearson_lower(n_a, n, alpha)?;
+    Ok(Outcome::Completed(Certificate::from_draws(
+        counts_n0, counts, sigma, alpha, key,
+    )?))
+}
 
-    let (prediction, radius) = if p_a < 0.5 {
-        (None, 0.0)
-    } else {
-        (Some(c_hat), certified_radius(sigma, p_a))
-    };
-    Ok(Outcome::Completed(Certificate {
-        prediction,
-        radius,
-        c_hat,
-        p_a,
-        n_a,
-        n,
-        n0,
-        counts_n0,
-        counts,
-        sigma,
-        alpha,
-        key,
-    }))
+impl Certificate {
+    /// CERTIFY's decision from its two sets of draws: ĉ_A = argmax of the n0 selection
+    /// counts, n_A = the estimation counts' entry for ĉ_A, p_A its lower Clopper–Pearson
+    /// bound at 1 − α, R = σ·Φ⁻¹(p_A), abstaining when p_A < ½. [`certify`] draws the counts
+    /// itself; an executor that produces counts asynchronously (WebGPU in the browser) draws
+    /// them on the same sample ranges ([`SELECTION_SAMPLES`], [`ESTIMATION_SAMPLES`]) and
+    /// ends here, so both are the same CERTIFY.
+    pub fn from_draws(
+        counts_n0: Vec<u64>,
+        counts: Vec<u64>,
+        sigma: f32,
+        alpha: f64,
+        key: NoiseKey,
+    ) -> Result<Self> {
+        if counts_n0.is_empty() || counts.len() != counts_n0.len() {
+            return Err(Error::Invalid(format!(
+                "selection and estimation counts must cover the same classes, got {} and {}",
+                counts_n0.len(),
+                counts.len()
+            )));
+        }
+        let (n0, n) = (counts_n0.iter().sum(), counts.iter().sum());
+        let c_hat = argmax(&counts_n0);
+        let n_a = counts[c_hat as usize];
+        let p_a = clopper_pearson_lower(n_a, n, alpha)?;
+        let (prediction, radius) = if p_a < 0.5 {
+            (None, 0.0)
+        } else {
+            (Some(c_hat), certified_radius(sigma, p_a))
+        };
+        Ok(Self {
+            prediction,
+            radius,
+            c_hat,
+            p_a,
+            n_a,
+            n,
+            n0,
+            counts_n0,
+            counts,
+            sigma,
+            alpha,
+            key,
+        })
+    }
 }
 
 /// Settings of PREDICT.

@@ -37,6 +37,34 @@ impl Engine {
         self.policy_cost(None)
     }
 
+    /// Benchmark (bench-gpu.html): activation values fake-quantized per second on the CPU by
+    /// the executor's quantizer (4 bits), over `values` values repeated until ≥ 50 ms pass —
+    /// the CPU side of the GPU's fake-quantization figure.
+    #[wasm_bindgen(js_name = benchFakeQuant)]
+    pub fn bench_fake_quant(&self, values: usize) -> Result<f64, JsError> {
+        if !(1..=1 << 24).contains(&values) {
+            return Err(js_err(format!(
+                "values must be in 1..=16777216, got {values}"
+            )));
+        }
+        let q = crate::exec::plan::Quantizer::new(&crate::model::ActQuant {
+            scale: 0.05,
+            bits: 4,
+        })
+        .map_err(js_err)?;
+        let input: Vec<f32> = (0..values).map(|i| (i % 1000) as f32 / 250.0).collect();
+        let mut output = vec![0f32; values];
+        let (started, mut done) = (js_sys::Date::now(), 0usize);
+        while done == 0 || js_sys::Date::now() - started < 50.0 {
+            for (o, &v) in output.iter_mut().zip(&input) {
+                *o = q.apply(v);
+            }
+            std::hint::black_box(&output);
+            done += values;
+        }
+        Ok(done as f64 / ((js_sys::Date::now() - started) / 1000.0))
+    }
+
     /// Benchmark of the policy switch (bench.html): mean milliseconds per switch of the whole
     /// model, alternating w4a4 and w6a6, `{ doubleRoundMs, requantizeMs, reps }`.
     /// `doubleRoundMs` is what `setPolicy` does (shift the int8 masters, dequantize into the

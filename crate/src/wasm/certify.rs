@@ -48,17 +48,17 @@ impl CertifySettings {
 /// A certified image as the UI shows it: the TSV row plus the statistics behind it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct CertifiedImage {
+pub(super) struct CertifiedImage {
     #[serde(flatten)]
-    row: CertificationRow,
+    pub(super) row: CertificationRow,
     /// Lower confidence bound of the top class's probability.
-    p_a: f64,
+    pub(super) p_a: f64,
     /// The guess from the selection draws (kept when abstaining).
-    c_hat: u32,
+    pub(super) c_hat: u32,
     /// Class counts of the n estimation draws.
-    counts: Vec<u64>,
-    sigma: f32,
-    seed: u32,
+    pub(super) counts: Vec<u64>,
+    pub(super) sigma: f32,
+    pub(super) seed: u32,
 }
 
 /// Settings of an incremental certification: CERTIFY's plus IRS's.

@@ -4,14 +4,18 @@
 //!
 //! One file per capability: this one loads models and data and classifies; [`bits`] switches
 //! bit policies; [`certify`] runs CERTIFY and IRS; [`search`] runs a mixed-precision
-//! search.
+//! search; `gpu` (in the browser only) certifies on WebGPU.
 
 mod bits;
 mod certify;
 mod drawing;
+#[cfg(target_arch = "wasm32")]
+mod gpu;
 mod search;
 
 pub use certify::{CertifySettings, MAX_COPIES};
+#[cfg(target_arch = "wasm32")]
+pub use gpu::GpuSession;
 
 use crate::checkpoint;
 use crate::data::Dataset;
