@@ -22,3 +22,6 @@ for _ in $(seq 50); do curl -sf http://127.0.0.1:4174/ > /dev/null && break; sle
 for batch in 100 400; do
   BASE_URL=http://127.0.0.1:4174/ node scripts/bench-browser.mjs "$batch" 7
 done
+
+echo "== WebGPU in headless Chromium against the CPU wasm path (SwiftShader here: a GPU emulated on the CPU)"
+BASE_URL=http://127.0.0.1:4174/ node scripts/bench-gpu-browser.mjs 4096 3
