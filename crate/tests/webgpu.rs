@@ -150,6 +150,12 @@ async fn logits_and_counts_on_webgpu_agree_with_the_cpu_in_this_browser() {
             }
             assert_eq!(counts, tally, "image {image} at {:?}", policy.weight_bits);
         }
+        console_log!(
+            "{:?}/{:?}: {flips} of {total} classes differ from the CPU (GPU noise + GPU forward); \
+             {worst_close} of {total} copies beyond the logit tolerance on the CPU's inputs",
+            policy.weight_bits,
+            policy.act_bits
+        );
         // the native bounds: ≤ 2 % of copies beyond the logit tolerance, ≤ 1 flip per 1,000
         assert!(
             worst_close * 50 <= total,

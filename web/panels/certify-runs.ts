@@ -116,7 +116,8 @@ export class CertifyRunsList {
       run.status,
       rows.length ? acr(rows).toFixed(3) : '—',
       ...accuracy.map((a) => (rows.length ? `${(100 * a).toFixed(1)} %` : '—')),
-      run.elapsed.toFixed(1),
+      // the time is comparable only with runs on the same backend: say when it was not the CPU
+      `${run.elapsed.toFixed(1)}${run.ranOn?.startsWith('WebGPU') ? ` (${run.fallback ? 'WebGPU, then CPU' : 'WebGPU'})` : ''}`,
       new Date(run.started).toLocaleString('en'),
     ];
     texts.forEach((t, i) => {
