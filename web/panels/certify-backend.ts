@@ -49,7 +49,11 @@ export class CertifyBackend {
       if (s.backend !== prev.backend || s.workers !== prev.workers) this.render(s);
     });
     this.render(store.state);
-    void this.detect();
+    // looking for WebGPU starts a worker with its own wasm instance: after the page's first
+    // work, not in its way (a run asks at once if it comes first)
+    const idle = (window as Window & { requestIdleCallback?: (f: () => void, o: { timeout: number }) => void }).requestIdleCallback;
+    if (idle) idle(() => void this.detect(), { timeout: 3000 });
+    else setTimeout(() => void this.detect(), 1000);
   }
 
   /** Where the next CERTIFY run goes. Rejects when WebGPU is forced and unavailable. */
