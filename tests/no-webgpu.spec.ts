@@ -18,7 +18,7 @@ async function certify(page: Page): Promise<void> {
 }
 
 /** idx → [nA, backend] of every row. */
-async function table(page: Page): Promise<Record<string, [number, string]>> {
+async function table(page: Page): Promise<Record<string, readonly [number, string]>> {
   const entries = await rows(page).evaluateAll((trs) =>
     trs.map((tr) => {
       const d = (tr as HTMLElement).dataset;
