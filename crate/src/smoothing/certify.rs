@@ -379,25 +379,12 @@ impl Certificate {
         let (n0, n) = (counts_n0.iter().sum(), counts.iter().sum());
         let c_hat = argmax(&counts_n0);
         let n_a = counts[c_hat as usize];
-        let p_a = clopper_pearson_lower(n_a, n, alpha)?;
-        let (prediction, radius) = if p_a < 0.5 {
-            (None, 0.0)
-        } else {
-            (Some(c_hat), certified_radius(sigma, p_a))
-        };
+        // the decision is `from_counts`'s; the draws behind it are kept
         Ok(Self {
-            prediction,
-            radius,
-            c_hat,
-            p_a,
-            n_a,
-            n,
             n0,
             counts_n0,
             counts,
-            sigma,
-            alpha,
-            key,
+            ..Self::from_counts(c_hat, n_a, n, sigma, alpha, key)?
         })
     }
 }

@@ -5,7 +5,7 @@ use super::{classifier, js_err, to_js, Engine, ReferenceKey};
 use crate::error::Error;
 use crate::eval;
 use crate::smoothing::{
-    self, BaseClassifier, CertificationRow, CertifyParams, NoiseKey, NoisyCopies,
+    self, BaseClassifier, Certificate, CertificationRow, CertifyParams, NoiseKey, NoisyCopies,
 };
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -50,15 +50,35 @@ impl CertifySettings {
 #[serde(rename_all = "camelCase")]
 pub(super) struct CertifiedImage {
     #[serde(flatten)]
-    pub(super) row: CertificationRow,
+    row: CertificationRow,
     /// Lower confidence bound of the top class's probability.
-    pub(super) p_a: f64,
+    p_a: f64,
     /// The guess from the selection draws (kept when abstaining).
-    pub(super) c_hat: u32,
+    c_hat: u32,
     /// Class counts of the n estimation draws.
-    pub(super) counts: Vec<u64>,
-    pub(super) sigma: f32,
-    pub(super) seed: u32,
+    counts: Vec<u64>,
+    sigma: f32,
+    seed: u32,
+}
+
+impl CertifiedImage {
+    /// Image `index` (label `label`) certified as `cert` in `seconds`, noise seed `seed`.
+    pub(super) fn new(
+        index: usize,
+        label: u32,
+        cert: &Certificate,
+        seconds: f64,
+        seed: u32,
+    ) -> Self {
+        Self {
+            row: CertificationRow::from_certificate(index as u64, label, cert, seconds),
+            p_a: cert.p_a,
+            c_hat: cert.c_hat,
+            counts: cert.counts.clone(),
+            sigma: cert.sigma,
+            seed,
+        }
+    }
 }
 
 /// Settings of an incremental certification: CERTIFY's plus IRS's.
@@ -146,7 +166,7 @@ impl Engine {
     ) -> Result<JsValue, JsError> {
         let s: CertifySettings = serde_wasm_bindgen::from_value(settings)
             .map_err(|e| js_err(format!("certification settings: {e}")))?;
-        let (sigma, seed) = (s.sigma, s.seed);
+        let seed = s.seed;
         let params = s.params()?;
         let data = self
             .data
@@ -164,14 +184,7 @@ impl Engine {
             .completed()
             .ok_or_else(|| js_err("certification was cancelled"))?;
         let seconds = (js_sys::Date::now() - started) / 1000.0;
-        to_js(&CertifiedImage {
-            row: CertificationRow::from_certificate(index as u64, label, &cert, seconds),
-            p_a: cert.p_a,
-            c_hat: cert.c_hat,
-            counts: cert.counts.clone(),
-            sigma,
-            seed,
-        })
+        to_js(&CertifiedImage::new(index, label, &cert, seconds, seed))
     }
 
     /// `count` of the noisy copies CERTIFY's estimation draws see for image `index` (the same

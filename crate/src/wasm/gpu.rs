@@ -13,9 +13,7 @@ use crate::exec::plan::Quantizer;
 use crate::gpu::kernels::FakeQuantizer;
 use crate::gpu::{Gpu, GpuExecutor};
 use crate::model::ActQuant;
-use crate::smoothing::{
-    Certificate, CertificationRow, NoiseKey, NoisyCopies, ESTIMATION_SAMPLES, SELECTION_SAMPLES,
-};
+use crate::smoothing::{Certificate, NoiseKey, NoisyCopies, ESTIMATION_SAMPLES, SELECTION_SAMPLES};
 use std::cell::RefCell;
 use std::ops::Range;
 use std::rc::Rc;
@@ -135,15 +133,7 @@ impl GpuSession {
             let cert = Certificate::from_draws(counts_n0, counts, sigma, params.alpha, key)
                 .map_err(gpu_err)?;
             let seconds = (js_sys::Date::now() - started) / 1000.0;
-            to_js(&CertifiedImage {
-                row: CertificationRow::from_certificate(index as u64, label, &cert, seconds),
-                p_a: cert.p_a,
-                c_hat: cert.c_hat,
-                counts: cert.counts.clone(),
-                sigma,
-                seed,
-            })
-            .map_err(JsValue::from)
+            to_js(&CertifiedImage::new(index, label, &cert, seconds, seed)).map_err(JsValue::from)
         }))
     }
 
