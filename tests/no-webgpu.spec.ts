@@ -1,32 +1,10 @@
 // End-to-end, in a browser without WebGPU (the suite's default Chromium flags offer no adapter):
 // the page certifies on the CPU workers and says why; forcing WebGPU is refused with the reason.
 import { expect, test, type Page } from '@playwright/test';
-import { watch } from './helpers';
+import { certify, open, rowsByIndex as table, watch } from './helpers';
 
-const panel = (page: Page) => page.locator('#certify-panel');
 const rows = (page: Page) => page.locator('#certify-table tbody tr');
 const backendLine = (page: Page) => page.locator('#certify-backend-status');
-
-async function open(page: Page, hash: string): Promise<void> {
-  await page.goto(`./${hash}`);
-  await expect(page.locator('body')).toHaveAttribute('data-status', 'ready');
-}
-
-async function certify(page: Page): Promise<void> {
-  await page.locator('#certify-run').click();
-  await expect(panel(page)).toHaveAttribute('data-status', 'completed');
-}
-
-/** idx → [nA, backend] of every row. */
-async function table(page: Page): Promise<Record<string, readonly [number, string]>> {
-  const entries = await rows(page).evaluateAll((trs) =>
-    trs.map((tr) => {
-      const d = (tr as HTMLElement).dataset;
-      return [d.idx!, [Number(d.na), d.backend!]] as const;
-    }),
-  );
-  return Object.fromEntries(entries);
-}
 
 test('certifies on the CPU workers and says why; forcing WebGPU is refused with the reason', async ({ page }) => {
   const seen = watch(page);

@@ -3,32 +3,10 @@
 // the CPU workers finish the run. Without WebGPU: no-webgpu.spec.ts.
 import { expect, test, type Page } from '@playwright/test';
 import { CHROMIUM, CHROMIUM_ARGS, WEBGPU_ARGS } from './chromium';
-import { watch } from './helpers';
+import { certify, open, rowsByIndex as table, watch } from './helpers';
 
-const panel = (page: Page) => page.locator('#certify-panel');
 const rows = (page: Page) => page.locator('#certify-table tbody tr');
 const backendLine = (page: Page) => page.locator('#certify-backend-status');
-
-async function open(page: Page, hash: string): Promise<void> {
-  await page.goto(`./${hash}`);
-  await expect(page.locator('body')).toHaveAttribute('data-status', 'ready');
-}
-
-async function certify(page: Page): Promise<void> {
-  await page.locator('#certify-run').click();
-  await expect(panel(page)).toHaveAttribute('data-status', 'completed');
-}
-
-/** idx → [nA, backend] of every row. */
-async function table(page: Page): Promise<Record<string, readonly [number, string]>> {
-  const entries = await rows(page).evaluateAll((trs) =>
-    trs.map((tr) => {
-      const d = (tr as HTMLElement).dataset;
-      return [d.idx!, [Number(d.na), d.backend!]] as const;
-    }),
-  );
-  return Object.fromEntries(entries);
-}
 
 test.use({ launchOptions: { executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...WEBGPU_ARGS] } });
 
@@ -71,7 +49,7 @@ test('a GPU lost mid-run keeps the finished rows and the CPU workers finish the 
   await expect(rows(page)).toHaveCount(2, { timeout: 60_000 });
   const lost = await page.evaluate(() => (window as unknown as { bitsmooth: { loseGpu(): Promise<boolean> } }).bitsmooth.loseGpu());
   expect(lost).toBe(true);
-  await expect(panel(page)).toHaveAttribute('data-status', 'completed');
+  await expect(page.locator('#certify-panel')).toHaveAttribute('data-status', 'completed');
   await expect(rows(page)).toHaveCount(8);
   const done = await table(page);
   const onGpu = Object.values(done).filter(([, b]) => b === 'webgpu').length;
