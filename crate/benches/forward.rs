@@ -59,7 +59,9 @@ fn fast_executor(c: &mut Criterion) {
 }
 
 /// The shipped int8 multi-bit model on the fast executor (one thread, batch 100), as stored
-/// (w8a8) and switched to w4a4 and w2a2: activation quantizers run in every epilogue.
+/// (w8a8) and switched to w4a4 and w2a2: on the integer path (the default; `_portable`: its
+/// scalar build) and on the float path it replaces (`_float`: dequantized weights, activation
+/// quantizers in every epilogue).
 fn fast_executor_int8(c: &mut Criterion) {
     use bitsmooth::exec::CpuExecutor;
     use bitsmooth::quant::Policy;
@@ -72,14 +74,15 @@ fn fast_executor_int8(c: &mut Criterion) {
     for bits in [8u8, 4, 2] {
         let policy = Policy::uniform(model.layers.len(), bits, bits).unwrap();
         switchable.apply(&mut model, &policy).unwrap();
-        let mut exec = CpuExecutor::new(&model).unwrap();
-        bench_counts(
-            &mut group,
-            &format!("w{bits}a{bits}_batch100"),
-            &mut exec,
-            &copies,
-            100,
-        );
+        let variants = [
+            ("", CpuExecutor::new(&model).unwrap()),
+            ("_portable", CpuExecutor::new(&model).unwrap().portable()),
+            ("_float", CpuExecutor::new(&model).unwrap().float_path()),
+        ];
+        for (name, mut exec) in variants {
+            let id = format!("w{bits}a{bits}_batch100{name}");
+            bench_counts(&mut group, &id, &mut exec, &copies, 100);
+        }
     }
     group.finish();
 }

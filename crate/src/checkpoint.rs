@@ -428,6 +428,11 @@ fn read_export(meta: ModelMeta, r: &Reader) -> Result<Model> {
             .map(|(k, &v)| v as f32 * scales[k / per])
             .collect();
         model.weights[i] = Tensor::from_vec(values, shape, &Device::Cpu)?;
+        model.integer_weights[i] = Some(crate::model::IntegerWeights {
+            bits: wb,
+            q,
+            scales,
+        });
         if i > 0 {
             let scale = r.positive_f32s(&format!("{}.input.scale", spec.name), &[1])?[0];
             model.input_quant[i] = Some(crate::model::ActQuant { scale, bits: ab });

@@ -285,9 +285,25 @@ pub struct Model {
     /// Fake quantization of each layer's input (`None`: float). The stem's input — the image
     /// plus Gaussian noise — is never quantized.
     pub input_quant: Vec<Option<ActQuant>>,
+    /// The integers behind `weights` per layer, where a bit policy derived them (Double
+    /// Rounding): what the fast executor's integer kernels multiply. `weights[i]` equals
+    /// `q · scales[o]` exactly while this holds; anything that changes the weights otherwise
+    /// leaves a stale entry, which the executor detects (it compares) and ignores.
+    pub integer_weights: Vec<Option<IntegerWeights>>,
     /// When set, the forward pass records the largest input value each layer sees
     /// (activation calibration).
     input_max: RefCell<Option<Vec<f32>>>,
+}
+
+/// A layer's weights on an integer grid: weight `j` of output channel `o` is
+/// `q[j] · scales[o]`, with `q` in the signed range of `bits`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntegerWeights {
+    pub bits: u8,
+    /// In the layout of the weight tensor (`[out][in][k][k]` or `[out][in]`).
+    pub q: Vec<i8>,
+    /// One per output channel.
+    pub scales: Vec<f32>,
 }
 
 /// Unsigned activation quantizer of a layer's input (after ReLU):
@@ -344,6 +360,7 @@ impl Model {
         }
         let fc_bias = Tensor::zeros(NUM_CLASSES, DType::F32, device)?;
         let input_quant = vec![None; layers.len()];
+        let layers_len = layers.len();
         let bn_active = vec![0; layers.len()];
         Ok(Self {
             layers,
@@ -355,6 +372,7 @@ impl Model {
             fc_bias,
             meta,
             input_quant,
+            integer_weights: vec![None; layers_len],
             input_max: RefCell::new(None),
         })
     }

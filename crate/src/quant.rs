@@ -16,7 +16,7 @@
 //!   bit for bit (WGSL's `>>` on `i32` is arithmetic too).
 
 use crate::error::{Error, Result};
-use crate::model::{ActQuant, LayerSpec, Model};
+use crate::model::{ActQuant, IntegerWeights, LayerSpec, Model};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -356,8 +356,14 @@ impl Switchable {
         }
         for (i, (master, act)) in self.masters.iter().zip(&self.act_scales).enumerate() {
             let device = model.weights[i].device().clone();
-            let weights = master.dequantize(policy.weight_bits[i])?;
+            let bits = policy.weight_bits[i];
+            let weights = master.dequantize(bits)?;
             model.weights[i] = Tensor::from_vec(weights, master.shape.clone(), &device)?;
+            model.integer_weights[i] = Some(IntegerWeights {
+                bits,
+                q: master.integers_at(bits)?,
+                scales: master.scales_at(bits)?,
+            });
             let bits = policy.act_bits[i];
             model.input_quant[i] = (i > 0).then(|| ActQuant {
                 scale: act.scale_at(bits),

@@ -225,6 +225,58 @@ fn both_executors_certify_shipped_models_at_their_widths_like_the_native_referen
     }
 }
 
+/// The integer path (SIMD128 `i32x4.dot_i16x8_s` in wasm, AVX2 `vpmaddwd` or scalar
+/// natively) equals the plain integer reference bit for bit, on both shipped models of the
+/// fixtures at every trained width and a mixed policy, for batches of 1 and 7.
+#[wasm_bindgen_test(unsupported = test)]
+fn integer_kernels_equal_the_integer_reference_bit_for_bit() {
+    use bitsmooth::exec::{int_reference, Arithmetic, CpuExecutor};
+    for (name, _) in POLICY_RUNS {
+        let (bytes, images) = if name.starts_with("mnist") {
+            (MODEL, IMAGES)
+        } else {
+            (FASHION_MODEL, FASHION_IMAGES)
+        };
+        let loaded = bitsmooth::checkpoint::load(bytes).unwrap();
+        let mut model = loaded.model;
+        loaded
+            .switchable
+            .unwrap()
+            .apply(&mut model, &fixture_policy(name))
+            .unwrap();
+        let mut exec = CpuExecutor::new(&model).unwrap();
+        assert_eq!(exec.arithmetic(), Arithmetic::Integer, "{name}");
+        let data = Dataset::from_bytes(images).unwrap();
+        // clean images, and noisy copies of image 0 (levels land all over the range)
+        let mut inputs: Vec<f32> = (0..4)
+            .flat_map(|i| data.image(i).iter().map(|&p| f32::from(p) / 255.0))
+            .collect();
+        let copies = bitsmooth::smoothing::NoisyCopies::new(
+            data.image(0),
+            model.meta.sigma,
+            bitsmooth::smoothing::NoiseKey::new(3, 0),
+        )
+        .unwrap();
+        let mut noisy = Vec::new();
+        copies.fill(0..4, &mut noisy);
+        inputs.extend(noisy);
+        let want: Vec<f32> = inputs
+            .chunks_exact(784)
+            .flat_map(|x| int_reference::logits(&model, x).unwrap())
+            .collect();
+        assert_eq!(
+            exec.logits(&inputs[..784], 1).unwrap(),
+            &want[..10],
+            "{name}"
+        );
+        assert_eq!(
+            exec.logits(&inputs[784..], 7).unwrap(),
+            &want[10..],
+            "{name}"
+        );
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod through_the_js_api {
     use super::*;

@@ -1,9 +1,13 @@
 //! The CPU executor: `bsnet8`'s forward pass, one image at a time through reused NHWC
 //! buffers, on the kernels of `kernels.rs`; natively it may split a batch over threads.
 
+use super::int_forward::{forward_image_int, IntIsa, IntScratch};
+use super::int_plan::IntPlan;
 #[cfg(target_arch = "x86_64")]
 use super::kernels::avx2;
-use super::kernels::{conv_portable, linear_portable, Dest, Epilogue};
+use super::kernels::{
+    conv_portable, is_stem, linear_portable, stem_portable, Dest, Epilogue, StemRow, STEM_SIDE,
+};
 use super::plan::{ConvPlan, LinearPlan, Plan, Quantizer};
 use crate::error::{Error, Result};
 use crate::model::{Model, IMAGE_SIDE, NUM_CLASSES};
@@ -34,6 +38,8 @@ struct Scratch {
     h2: Vec<f32>,
     /// The noisy copies this thread draws for itself ([`CpuExecutor::counts`]).
     noisy: Vec<f32>,
+    /// The maps of the integer path (when the model has one).
+    int: Option<IntScratch>,
 }
 
 impl Scratch {
@@ -52,8 +58,40 @@ impl Scratch {
             b1: out(4, BORDER),
             h2: out(5, 0),
             noisy: Vec::new(),
+            int: None,
         }
     }
+}
+
+/// The executor's lowered model: the float plan always, the integer plan where it applies
+/// (and is not switched off), and which instruction sets run them.
+struct Lowered {
+    plan: Plan,
+    int_plan: Option<IntPlan>,
+    isa: Isa,
+    int_isa: IntIsa,
+}
+
+impl Lowered {
+    /// Logits of one image on the integer path where there is one, else the float path.
+    fn forward(&self, t: &mut Scratch, image: &[f32], logits: &mut [f32]) {
+        match &self.int_plan {
+            Some(ip) => {
+                let scratch = t.int.get_or_insert_with(|| IntScratch::new(ip));
+                forward_image_int(self.int_isa, ip, scratch, image, logits)
+            }
+            None => forward_image(self.isa, &self.plan, t, image, logits),
+        }
+    }
+}
+
+/// Which arithmetic the executor runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arithmetic {
+    /// f32 on the model's (dequantized, fake-quantized) weights and activations.
+    Float,
+    /// Integer levels times integer weights into i32 (`int_plan`).
+    Integer,
 }
 
 /// Which build of the forward pass runs: portable code (SSE2 natively, SIMD128 in wasm when
@@ -107,6 +145,16 @@ impl Isa {
         }
     }
 
+    /// The stem (see [`is_stem`]), each output pixel's values handed to `write`.
+    fn stem(self, layer: &ConvPlan, input: &[f32], write: impl FnMut(usize, &StemRow)) {
+        match self {
+            Isa::Portable => stem_portable(layer, input, BORDER, write),
+            // SAFETY: as in `conv`.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe { avx2::stem(layer, input, BORDER, write) },
+        }
+    }
+
     fn linear(self, layer: &LinearPlan, x: &[f32], logits: &mut [f32]) {
         match self {
             Isa::Portable => linear_portable(layer, x, logits),
@@ -128,11 +176,27 @@ fn forward_image(isa: Isa, plan: &Plan, t: &mut Scratch, image: &[f32], logits: 
     }
     let conv = |layer, input, epi: &mut Epilogue| isa.conv(layer, input, epi);
     // stem → h0 (read by block1.conv1 and block1.shortcut through their quantizers)
-    let mut d = [
-        dest(&mut t.h0_1, BORDER, q(1)),
-        dest(&mut t.h0_3, BORDER, q(3)),
-    ];
-    conv(&c[0], &t.x, &mut epilogue(None, true, &mut d));
+    if is_stem(&c[0]) && c[0].out_side == STEM_SIDE {
+        let (side, cout) = (c[0].out_side, c[0].cout);
+        let (h0_1, h0_3, q1, q3) = (&mut t.h0_1, &mut t.h0_3, q(1), q(3));
+        isa.stem(&c[0], &t.x, |oy, row| {
+            for (dst, q) in [(&mut *h0_1, q1), (&mut *h0_3, q3)] {
+                let at = ((oy + BORDER) * (side + 2 * BORDER) + BORDER) * cout;
+                let dst = &mut dst[at..at + side * cout];
+                for (ch, values) in row.iter().enumerate() {
+                    for (ox, &v) in values.iter().enumerate() {
+                        dst[ox * cout + ch] = q.map_or(v, |q| q.apply(v));
+                    }
+                }
+            }
+        });
+    } else {
+        let mut d = [
+            dest(&mut t.h0_1, BORDER, q(1)),
+            dest(&mut t.h0_3, BORDER, q(3)),
+        ];
+        conv(&c[0], &t.x, &mut epilogue(None, true, &mut d));
+    }
     // block1: h1 = relu(bn(conv2(relu(bn(conv1(h0))))) + bn(shortcut(h0)))
     let mut d = [dest(&mut t.s1, 0, None)];
     conv(&c[3], &t.h0_3, &mut epilogue(None, false, &mut d));
@@ -154,12 +218,12 @@ fn forward_image(isa: Isa, plan: &Plan, t: &mut Scratch, image: &[f32], logits: 
 }
 
 /// Logits of consecutive images.
-fn forward_images(isa: Isa, plan: &Plan, t: &mut Scratch, inputs: &[f32], logits: &mut [f32]) {
+fn forward_images(lowered: &Lowered, t: &mut Scratch, inputs: &[f32], logits: &mut [f32]) {
     for (x, y) in inputs
         .chunks_exact(IMAGE_PIXELS)
         .zip(logits.chunks_exact_mut(NUM_CLASSES))
     {
-        forward_image(isa, plan, t, x, y);
+        lowered.forward(t, x, y);
     }
 }
 
@@ -182,8 +246,9 @@ fn argmax(values: &[f32]) -> u32 {
 /// an activation within rounding of a quantizer's half-level may land on the neighbouring
 /// level (rare: 1 of 128 images at w8a8 in the tests, then 4·10⁻⁴).
 pub struct CpuExecutor {
-    plan: Plan,
-    isa: Isa,
+    lowered: Lowered,
+    /// Run the float path even where the integer path applies.
+    float_only: bool,
     /// One set of feature maps per thread.
     scratch: Vec<Scratch>,
     logits: Vec<f32>,
@@ -195,10 +260,31 @@ impl CpuExecutor {
         let plan = Plan::lower(model)?;
         Ok(Self {
             scratch: vec![Scratch::new(&plan)],
-            plan,
-            isa: Isa::detect(),
+            lowered: Lowered {
+                plan,
+                int_plan: IntPlan::lower(model)?,
+                isa: Isa::detect(),
+                int_isa: IntIsa::detect(),
+            },
+            float_only: false,
             logits: Vec::new(),
         })
+    }
+
+    /// Runs the float path even where the integer path applies (for comparisons; the
+    /// integer path is the quantized model's definition).
+    pub fn float_path(mut self) -> Self {
+        self.float_only = true;
+        self.lowered.int_plan = None;
+        self
+    }
+
+    /// The arithmetic the next call runs.
+    pub fn arithmetic(&self) -> Arithmetic {
+        match self.lowered.int_plan {
+            Some(_) => Arithmetic::Integer,
+            None => Arithmetic::Float,
+        }
     }
 
     /// Splits each batch over `threads` ≥ 1 threads (natively; wasm always uses one). The
@@ -211,20 +297,28 @@ impl CpuExecutor {
         };
         self.scratch.truncate(threads);
         while self.scratch.len() < threads {
-            self.scratch.push(Scratch::new(&self.plan));
+            self.scratch.push(Scratch::new(&self.lowered.plan));
         }
         self
     }
 
     /// Re-lowers `model` (after a policy change), keeping the buffers.
     pub fn reload(&mut self, model: &Model) -> Result<()> {
-        self.plan = Plan::lower(model)?;
+        self.lowered.plan = Plan::lower(model)?;
+        self.lowered.int_plan = match self.float_only {
+            true => None,
+            false => IntPlan::lower(model)?,
+        };
+        for t in &mut self.scratch {
+            t.int = None; // the integer maps are sized by the plan
+        }
         Ok(())
     }
 
-    /// Runs the portable build even where AVX2+FMA is available (for comparisons).
+    /// Runs the portable builds even where AVX2 is available (for comparisons).
     pub fn portable(mut self) -> Self {
-        self.isa = Isa::Portable;
+        self.lowered.isa = Isa::Portable;
+        self.lowered.int_isa = IntIsa::Portable;
         self
     }
 
@@ -240,10 +334,10 @@ impl CpuExecutor {
             )));
         }
         self.logits.resize(batch * NUM_CLASSES, 0.0);
-        let (isa, plan) = (self.isa, &self.plan);
+        let lowered = &self.lowered;
         let per_thread = batch.div_ceil(self.scratch.len()).max(1);
         if self.scratch.len() == 1 || batch <= per_thread {
-            forward_images(isa, plan, &mut self.scratch[0], inputs, &mut self.logits);
+            forward_images(lowered, &mut self.scratch[0], inputs, &mut self.logits);
         } else {
             let mut work = inputs
                 .chunks(per_thread * IMAGE_PIXELS)
@@ -252,9 +346,9 @@ impl CpuExecutor {
             let ((x0, y0), t0) = work.next().expect("batch > 0");
             std::thread::scope(|s| {
                 for ((x, y), t) in work {
-                    s.spawn(move || forward_images(isa, plan, t, x, y));
+                    s.spawn(move || forward_images(lowered, t, x, y));
                 }
-                forward_images(isa, plan, t0, x0, y0);
+                forward_images(lowered, t0, x0, y0);
             });
         }
         Ok(&self.logits)
@@ -270,13 +364,13 @@ impl CpuExecutor {
     fn counts_in_threads(&mut self, copies: &NoisyCopies, samples: Range<u64>) -> Vec<u64> {
         let threads = self.scratch.len() as u64;
         let share = samples.end.saturating_sub(samples.start).div_ceil(threads);
-        let (isa, plan) = (self.isa, &self.plan);
+        let lowered = &self.lowered;
         let work = |t: &mut Scratch, range: Range<u64>| {
             let mut noisy = std::mem::take(&mut t.noisy);
             copies.fill(range, &mut noisy);
             let (mut counts, mut logits) = ([0u64; NUM_CLASSES], [0.0f32; NUM_CLASSES]);
             for image in noisy.chunks_exact(IMAGE_PIXELS) {
-                forward_image(isa, plan, t, image, &mut logits);
+                lowered.forward(t, image, &mut logits);
                 counts[argmax(&logits) as usize] += 1;
             }
             t.noisy = noisy;

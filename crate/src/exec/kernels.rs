@@ -157,6 +157,69 @@ fn store<const CB: usize>(
     }
 }
 
+/// Whether `layer` is a stem [`stem`] computes: one input channel, 3×3, stride 1, padding
+/// 1, 8 output channels.
+pub fn is_stem(layer: &ConvPlan) -> bool {
+    (
+        layer.cin,
+        layer.cout,
+        layer.kernel,
+        layer.stride,
+        layer.padding,
+        layer.block,
+    ) == (1, STEM_CHANNELS, 3, 1, 1, STEM_CHANNELS)
+}
+
+/// Output channels of the stem kernel.
+pub const STEM_CHANNELS: usize = 8;
+
+/// Pixels per row of the stem's output (it keeps the image's side).
+pub const STEM_SIDE: usize = 28;
+
+/// One output row of the stem, channel by channel.
+pub type StemRow = [[f32; STEM_SIDE]; STEM_CHANNELS];
+
+/// The stem as a direct convolution, one output row at a time and vectorised along the row:
+/// each tap adds `input row · weight` to all 28 pixels of a channel. Every output sums its
+/// taps in the same order as [`conv`] (row by row, from 0), so the sums equal its (the
+/// generic tile spent most of its time on bookkeeping for a layer this thin).
+/// `write(row, values)` receives `relu(Σ + shift)`. `layer` must pass [`is_stem`] and have
+/// 28 pixels a side; `input` is bordered by `in_border` ≥ 1.
+#[inline(always)]
+pub fn stem<M: MulAdd>(
+    layer: &ConvPlan,
+    input: &[f32],
+    in_border: usize,
+    mut write: impl FnMut(usize, &StemRow),
+) {
+    assert!(is_stem(layer) && layer.out_side == STEM_SIDE && in_border >= 1);
+    const C: usize = STEM_CHANNELS;
+    let w: &[f32; 9 * C] = layer.weights[..9 * C].try_into().expect("3×3×8 weights");
+    let shift: &[f32; C] = layer.shift[..C].try_into().expect("8 channels");
+    let in_width = layer.in_side + 2 * in_border;
+    let origin = in_border - 1;
+    for oy in 0..STEM_SIDE {
+        let mut acc: StemRow = [[0.0; STEM_SIDE]; C];
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let at = (oy + ky + origin) * in_width + kx + origin;
+                let row: &[f32; STEM_SIDE] = input[at..at + STEM_SIDE].try_into().expect("row");
+                for (acc, &w) in acc.iter_mut().zip(&w[(ky * 3 + kx) * C..][..C]) {
+                    for (a, &x) in acc.iter_mut().zip(row) {
+                        *a = M::mul_add(*a, x, w);
+                    }
+                }
+            }
+        }
+        for (acc, &shift) in acc.iter_mut().zip(shift) {
+            for a in acc.iter_mut() {
+                *a = (*a + shift).max(0.0);
+            }
+        }
+        write(oy, &acc);
+    }
+}
+
 /// [`conv`] in the portable build (SSE2 natively; SIMD128 in wasm when enabled).
 #[inline(never)]
 pub fn conv_portable<const CB: usize, const PX: usize>(
@@ -166,6 +229,17 @@ pub fn conv_portable<const CB: usize, const PX: usize>(
     epi: &mut Epilogue,
 ) {
     conv::<Separate, CB, PX>(layer, input, in_border, epi)
+}
+
+/// [`stem`] in the portable build.
+#[inline(never)]
+pub fn stem_portable(
+    layer: &ConvPlan,
+    input: &[f32],
+    in_border: usize,
+    write: impl FnMut(usize, &StemRow),
+) {
+    stem::<Separate>(layer, input, in_border, write)
 }
 
 /// [`linear`] in the portable build.
@@ -188,6 +262,28 @@ pub mod avx2 {
         epi: &mut Epilogue,
     ) {
         super::conv::<Fused, CB, PX>(layer, input, in_border, epi)
+    }
+
+    /// [`stem`](super::stem) with fused multiply-adds.
+    #[target_feature(enable = "avx2,fma")]
+    pub fn stem(
+        layer: &ConvPlan,
+        input: &[f32],
+        in_border: usize,
+        write: impl FnMut(usize, &StemRow),
+    ) {
+        super::stem::<Fused>(layer, input, in_border, write)
+    }
+
+    /// [`stem`](super::stem) without them: the portable build's sums, 8 lanes wide.
+    #[target_feature(enable = "avx2")]
+    pub fn stem_unfused(
+        layer: &ConvPlan,
+        input: &[f32],
+        in_border: usize,
+        write: impl FnMut(usize, &StemRow),
+    ) {
+        super::stem::<Separate>(layer, input, in_border, write)
     }
 
     #[target_feature(enable = "avx2,fma")]

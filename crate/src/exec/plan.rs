@@ -16,6 +16,9 @@ const BN_EPS: f32 = 1e-5;
 /// Output-channel padding of the linear head: its 10 outputs are computed as 16 lanes.
 pub const FC_LANES: usize = 16;
 
+/// 1.5 · 2²³: adding it rounds a float in [0, 2²²] to an integer (ties to even).
+const ROUNDER: f32 = 12_582_912.0;
+
 /// The activation fake-quantizer `clip(round_ties_even(x / scale), 0, 2^bits − 1) · scale`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Quantizer {
@@ -46,9 +49,23 @@ impl Quantizer {
     /// it vectorises everywhere. Measured: 2.5× the certification throughput at w8a8.
     #[inline(always)]
     pub fn apply(&self, v: f32) -> f32 {
-        const ROUNDER: f32 = 12_582_912.0; // 1.5 · 2^23
+        self.level(v) * self.scale
+    }
+
+    /// The level of `v`, `clip(round_ties_even(v / scale), 0, hi)`, as a float.
+    #[inline(always)]
+    pub fn level(&self, v: f32) -> f32 {
         let t = (v / self.scale).clamp(0.0, self.hi);
-        ((t + ROUNDER) - ROUNDER) * self.scale
+        (t + ROUNDER) - ROUNDER
+    }
+
+    /// The same level as an integer (what the integer kernels multiply): `t + 1.5·2²³` holds
+    /// it in its low mantissa bits (the constant's low 16 bits are zero), so reading them
+    /// out is exact and vectorises, unlike a saturating float-to-integer cast.
+    #[inline(always)]
+    pub fn level_i16(&self, v: f32) -> i16 {
+        let t = (v / self.scale).clamp(0.0, self.hi);
+        (t + ROUNDER).to_bits() as u16 as i16
     }
 }
 
@@ -80,6 +97,27 @@ mod tests {
         assert_eq!(q.apply(f32::NEG_INFINITY), 0.0);
         assert_eq!(q.apply(f32::INFINITY), 255.0 * 0.1);
         assert_eq!(q.apply(-0.0), 0.0);
+    }
+
+    /// The integer level read out of the rounder's bits equals the rounded quotient.
+    #[test]
+    fn integer_levels_equal_the_rounded_quotient() {
+        for bits in [2u8, 5, 8] {
+            let q = Quantizer::new(&ActQuant { scale: 0.37, bits }).unwrap();
+            let hi = ((1u32 << bits) - 1) as f32;
+            for k in -40..(4 * hi as i32 + 40) {
+                for v in [
+                    k as f32 * 0.37 / 4.0,
+                    f32::INFINITY,
+                    f32::NEG_INFINITY,
+                    -0.0,
+                ] {
+                    let want = (v / 0.37f32).round_ties_even().clamp(0.0, hi);
+                    assert_eq!(q.level_i16(v) as f32, want, "{bits} bits, {v}");
+                    assert_eq!(q.level(v), want, "{bits} bits, {v}");
+                }
+            }
+        }
     }
 }
 
@@ -121,7 +159,7 @@ pub struct Plan {
     pub fc: LinearPlan,
 }
 
-fn values(t: &Tensor) -> Result<Vec<f32>> {
+pub(super) fn values(t: &Tensor) -> Result<Vec<f32>> {
     Ok(t.flatten_all()?.to_vec1::<f32>()?)
 }
 
@@ -197,7 +235,11 @@ pub fn fold_batch_norm(
     Ok((scale, shift))
 }
 
-fn lower_conv(model: &Model, i: usize, input_quant: Option<Quantizer>) -> Result<ConvPlan> {
+pub(super) fn lower_conv(
+    model: &Model,
+    i: usize,
+    input_quant: Option<Quantizer>,
+) -> Result<ConvPlan> {
     let spec = &model.layers[i];
     let (cin, cout, k) = (spec.in_channels, spec.out_channels, spec.kernel);
     let w = values(&model.weights[i])?; // [cout][cin][k][k]

@@ -119,11 +119,13 @@ fn worst_deviation(exec: &mut CpuExecutor, model: &Model, inputs: &[f32]) -> f32
     worst
 }
 
-/// Both builds of the forward pass (the portable one and, where available, AVX2+FMA).
-fn executors(model: &Model) -> [CpuExecutor; 2] {
+/// Both builds of the forward pass (the portable one and, where available, AVX2+FMA), and
+/// the float path where a policy would run the integer one.
+fn executors(model: &Model) -> [CpuExecutor; 3] {
     [
         CpuExecutor::new(model).unwrap(),
         CpuExecutor::new(model).unwrap().portable(),
+        CpuExecutor::new(model).unwrap().float_path(),
     ]
 }
 
@@ -364,7 +366,7 @@ fn bit_policies_of_the_shipped_model_match_candle_but_for_rare_level_flips() {
 
 /// Every model the site ships (int8 supernets over 8, 6, 4 and 2 bits with learned activation
 /// scales and one BN set per width), compiled in.
-const SHIPPED_MODELS: [(&str, &[u8]); 6] = [
+pub(super) const SHIPPED_MODELS: [(&str, &[u8]); 6] = [
     (
         "mnist-sigma0.25",
         include_bytes!("../../../public/models/mnist-sigma0.25.safetensors"),
@@ -396,7 +398,7 @@ const FASHION_IMAGES: &[u8] = include_bytes!("../../tests/fixtures/fashion-test.
 /// The policies every shipped model is checked at: each trained width, a fixed mixed policy
 /// and two random ones (seeded per model). `act_bits[0]` is not applied (the stem's input
 /// stays float).
-fn policies_to_check(seed: u64) -> Vec<crate::quant::Policy> {
+pub(super) fn policies_to_check(seed: u64) -> Vec<crate::quant::Policy> {
     use crate::quant::Policy;
     let mut out: Vec<Policy> = [8, 6, 4, 2]
         .map(|b| Policy::uniform(8, b, b).unwrap())
@@ -416,12 +418,12 @@ fn policies_to_check(seed: u64) -> Vec<crate::quant::Policy> {
     out
 }
 
-fn label(policy: &crate::quant::Policy) -> String {
+pub(super) fn label(policy: &crate::quant::Policy) -> String {
     format!("w{:?} a{:?}", policy.weight_bits, policy.act_bits)
 }
 
 /// A shipped model (as stored), its switchable form and the test images of its dataset.
-fn shipped_model(bytes: &[u8]) -> (Model, crate::quant::Switchable, Dataset) {
+pub(super) fn shipped_model(bytes: &[u8]) -> (Model, crate::quant::Switchable, Dataset) {
     let loaded = crate::checkpoint::load(bytes).unwrap();
     let images = match loaded.model.meta.dataset.as_str() {
         "mnist" => IMAGES,
@@ -441,7 +443,7 @@ fn shipped_model(bytes: &[u8]) -> (Model, crate::quant::Switchable, Dataset) {
 }
 
 /// Noisy copies at σ of the first `images` images of `data`, `copies` each.
-fn noisy_images_of(
+pub(super) fn noisy_images_of(
     data: &Dataset,
     images: usize,
     copies: usize,

@@ -1,0 +1,218 @@
+//! `bsnet8`'s forward pass on the integer path (see `int_plan` for its arithmetic): the
+//! float stem, then six integer convolutions and the integer head on level maps.
+
+#[cfg(target_arch = "x86_64")]
+use super::int_kernels::avx2;
+use super::int_kernels::{int_conv_portable, int_linear_portable, IntDest, IntEpilogue};
+use super::int_plan::{IntConvPlan, IntLinearPlan, IntPlan};
+#[cfg(target_arch = "x86_64")]
+use super::kernels::avx2 as float_avx2;
+use super::kernels::{stem_portable, StemRow, STEM_CHANNELS, STEM_SIDE};
+use super::plan::{ConvPlan, Quantizer};
+use crate::model::IMAGE_SIDE;
+
+/// Zero border of every map a 3×3 convolution reads (its padding).
+const BORDER: usize = 1;
+
+/// How a tile of the integer kernels is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntIsa {
+    /// SSE2 `pmaddwd` on x86-64, SIMD128 `i32x4.dot_i16x8_s` in wasm, scalar elsewhere.
+    Portable,
+    /// `vpmaddwd` (x86-64 with AVX2, detected at run time).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl IntIsa {
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            return IntIsa::Avx2;
+        }
+        IntIsa::Portable
+    }
+
+    fn conv(self, layer: &IntConvPlan, input: &[i16], epi: &mut IntEpilogue) {
+        match self {
+            IntIsa::Portable => int_conv_portable(layer, input, BORDER, epi),
+            // SAFETY: `IntIsa::Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx2 => unsafe { avx2::int_conv(layer, input, BORDER, epi) },
+        }
+    }
+
+    fn linear(self, layer: &IntLinearPlan, levels: &[i16], logits: &mut [f32]) {
+        match self {
+            IntIsa::Portable => int_linear_portable(layer, levels, logits),
+            // SAFETY: as in `conv`.
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx2 => unsafe { avx2::int_linear(layer, levels, logits) },
+        }
+    }
+
+    /// The float stem, without fused multiply-adds (its output decides the first levels, so
+    /// every build must compute it alike): 8-wide on AVX2, else the portable build.
+    fn stem(self, layer: &ConvPlan, input: &[f32], write: impl FnMut(usize, &StemRow)) {
+        match self {
+            IntIsa::Portable => stem_portable(layer, input, BORDER, write),
+            // SAFETY: as in `conv`.
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx2 => unsafe { float_avx2::stem_unfused(layer, input, BORDER, write) },
+        }
+    }
+}
+
+fn level_map(side: usize, channels: usize, border: usize) -> Vec<i16> {
+    vec![0; (side + 2 * border).pow(2) * channels]
+}
+
+/// One image's maps on the integer path: float where a value is not quantized (image, stem
+/// output, shortcut outputs), levels elsewhere (`_k`: the input of layer k).
+pub struct IntScratch {
+    x: Vec<f32>,
+    h0_1: Vec<i16>,
+    h0_3: Vec<i16>,
+    s1: Vec<f32>,
+    a1: Vec<i16>,
+    h1_4: Vec<i16>,
+    h1_6: Vec<i16>,
+    s2: Vec<f32>,
+    b1: Vec<i16>,
+    h2: Vec<i16>,
+}
+
+impl IntScratch {
+    pub fn new(plan: &IntPlan) -> Self {
+        let c = &plan.convs; // c[i - 1] is layer i
+        let stem = (plan.stem.out_side, plan.stem.cout);
+        let float =
+            |side: usize, ch: usize, border: usize| vec![0.0; (side + 2 * border).pow(2) * ch];
+        Self {
+            x: float(IMAGE_SIDE, 1, BORDER),
+            h0_1: level_map(stem.0, stem.1, BORDER),
+            h0_3: level_map(stem.0, stem.1, BORDER),
+            s1: float(c[2].out_side, c[2].cout, 0),
+            a1: level_map(c[0].out_side, c[0].cout, BORDER),
+            h1_4: level_map(c[1].out_side, c[1].cout, BORDER),
+            h1_6: level_map(c[1].out_side, c[1].cout, BORDER),
+            s2: float(c[5].out_side, c[5].cout, 0),
+            b1: level_map(c[3].out_side, c[3].cout, BORDER),
+            h2: level_map(c[4].out_side, c[4].cout, 0),
+        }
+    }
+}
+
+/// A level map destination with the usual border.
+fn levels(buf: &mut [i16], quant: Quantizer) -> IntDest<'_> {
+    IntDest::Levels {
+        buf,
+        border: BORDER,
+        quant,
+    }
+}
+
+/// One integer convolution and its epilogue.
+fn run(
+    isa: IntIsa,
+    layer: &IntConvPlan,
+    input: &[i16],
+    residual: Option<&[f32]>,
+    relu: bool,
+    dests: &mut [IntDest],
+) {
+    let mut epi = IntEpilogue {
+        residual,
+        relu,
+        dests,
+    };
+    isa.conv(layer, input, &mut epi);
+}
+
+/// Logits of one image (784 values) into `logits` (10 values), on the integer path.
+pub fn forward_image_int(
+    isa: IntIsa,
+    plan: &IntPlan,
+    t: &mut IntScratch,
+    image: &[f32],
+    logits: &mut [f32],
+) {
+    let (c, q) = (&plan.convs, &plan.levels);
+    let width = IMAGE_SIDE + 2 * BORDER;
+    for (row, pixels) in image.chunks_exact(IMAGE_SIDE).enumerate() {
+        let at = (row + BORDER) * width + BORDER;
+        t.x[at..at + IMAGE_SIDE].copy_from_slice(pixels);
+    }
+    // The float stem, unfused in every build, written as the levels of its two readers.
+    let (side, cout) = (plan.stem.out_side, plan.stem.cout);
+    let (h0_1, h0_3, q1, q3) = (&mut t.h0_1, &mut t.h0_3, q[1], q[3]);
+    isa.stem(&plan.stem, &t.x, |oy, row| {
+        let at = ((oy + BORDER) * (side + 2 * BORDER) + BORDER) * cout;
+        let values = row.as_flattened();
+        for (dst, q) in [
+            (&mut h0_1[at..at + side * cout], q1),
+            (&mut h0_3[at..at + side * cout], q3),
+        ] {
+            // levels in the row's channel-major order (one flat, vectorised loop), then
+            // interleaved into the NHWC map
+            let mut levels = [0i16; STEM_SIDE * STEM_CHANNELS];
+            for (l, &v) in levels.iter_mut().zip(values) {
+                *l = q.level_i16(v);
+            }
+            for (ch, levels) in levels.chunks_exact(STEM_SIDE).enumerate() {
+                for (ox, &l) in levels.iter().enumerate() {
+                    dst[ox * cout + ch] = l;
+                }
+            }
+        }
+    });
+    // block1: h1 = relu(bn(conv2(relu(bn(conv1(h0))))) + bn(shortcut(h0)))
+    run(
+        isa,
+        &c[2],
+        &t.h0_3,
+        None,
+        false,
+        &mut [IntDest::Float { buf: &mut t.s1 }],
+    );
+    run(
+        isa,
+        &c[0],
+        &t.h0_1,
+        None,
+        true,
+        &mut [levels(&mut t.a1, q[2])],
+    );
+    run(
+        isa,
+        &c[1],
+        &t.a1,
+        Some(&t.s1),
+        true,
+        &mut [levels(&mut t.h1_4, q[4]), levels(&mut t.h1_6, q[6])],
+    );
+    // block2, the same shape
+    run(
+        isa,
+        &c[5],
+        &t.h1_6,
+        None,
+        false,
+        &mut [IntDest::Float { buf: &mut t.s2 }],
+    );
+    run(
+        isa,
+        &c[3],
+        &t.h1_4,
+        None,
+        true,
+        &mut [levels(&mut t.b1, q[5])],
+    );
+    let head = IntDest::Levels {
+        buf: &mut t.h2,
+        border: 0,
+        quant: q[7],
+    };
+    run(isa, &c[4], &t.b1, Some(&t.s2), true, &mut [head]);
+    isa.linear(&plan.fc, &t.h2, logits);
+}

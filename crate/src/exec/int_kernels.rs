@@ -1,0 +1,387 @@
+//! Integer kernels: convolutions of i16 levels (NHWC, zero-bordered) with i16 weights into
+//! i32 accumulators, and their requantizing epilogue.
+//!
+//! The inner step multiplies a *pair* of input channels with the pair's weights for 16
+//! output channels and adds both products to each channel's i32 accumulator — exactly what
+//! one `pmaddwd` (AVX2: 16 MACs) or `i32x4.dot_i16x8_s` (wasm SIMD128: 8 MACs) does. The
+//! products are exact (|level · q| ≤ 255 · 128) and so are the sums (≤ 432 · 32,640 per
+//! convolution output < 2³¹), so every build gives the same accumulators; the epilogue is
+//! the same scalar float code everywhere. A tile is `PX` output pixels × 16 channels.
+
+use super::int_plan::{IntConvPlan, IntLinearPlan, INT_BLOCK, PAIR};
+use super::plan::Quantizer;
+
+/// The accumulators of one tile.
+pub type Tile<const PX: usize> = [[i32; INT_BLOCK]; PX];
+
+/// Where a tile's operands are: `input` read from `base[p] + tap offset` for each pixel,
+/// `weights` the `k · k · cin · 16` weights of one output block.
+pub struct TileArgs<'a, const PX: usize> {
+    pub input: &'a [i16],
+    pub base: [usize; PX],
+    pub weights: &'a [i16],
+    pub kernel: usize,
+    pub in_width: usize,
+    pub cin: usize,
+}
+
+impl<const PX: usize> TileArgs<'_, PX> {
+    /// Checks once per tile what the SIMD loops then read without bounds tests.
+    fn check(&self) {
+        let (k, cin) = (self.kernel, self.cin);
+        assert!(cin.is_multiple_of(PAIR) && self.weights.len() == k * k * cin * INT_BLOCK);
+        let last_tap = ((k - 1) * self.in_width + k - 1) * cin + cin;
+        assert!(self.base.iter().all(|&b| b + last_tap <= self.input.len()));
+    }
+}
+
+/// The scalar tile (targets without an i16 dot product).
+#[inline(always)]
+pub fn tile_portable<const PX: usize>(a: &TileArgs<PX>) -> Tile<PX> {
+    a.check();
+    let mut acc = [[0i32; INT_BLOCK]; PX];
+    let (k, cin) = (a.kernel, a.cin);
+    for ky in 0..k {
+        for kx in 0..k {
+            let tap = (ky * a.in_width + kx) * cin;
+            let w_tap = &a.weights[(ky * k + kx) * cin * INT_BLOCK..][..cin * INT_BLOCK];
+            for (pair, w) in w_tap.chunks_exact(PAIR * INT_BLOCK).enumerate() {
+                for (acc, &b) in acc.iter_mut().zip(&a.base) {
+                    let x0 = a.input[b + tap + PAIR * pair] as i32;
+                    let x1 = a.input[b + tap + PAIR * pair + 1] as i32;
+                    for (c, acc) in acc.iter_mut().enumerate() {
+                        *acc += x0 * w[PAIR * c] as i32 + x1 * w[PAIR * c + 1] as i32;
+                    }
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// The AVX2 tile: one `vpmaddwd` per 8 output channels and pixel per input-channel pair.
+#[cfg(target_arch = "x86_64")]
+pub mod avx2 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The processor must have AVX2 (`is_x86_feature_detected!("avx2")`).
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn tile<const PX: usize>(a: &TileArgs<PX>) -> Tile<PX> {
+        a.check();
+        let (k, cin) = (a.kernel, a.cin);
+        let mut acc = [[_mm256_setzero_si256(); 2]; PX];
+        let input = a.input.as_ptr();
+        for ky in 0..k {
+            for kx in 0..k {
+                let tap = (ky * a.in_width + kx) * cin;
+                let w_tap = a.weights.as_ptr().add((ky * k + kx) * cin * INT_BLOCK);
+                for pair in 0..cin / PAIR {
+                    let w = w_tap.add(pair * PAIR * INT_BLOCK) as *const __m256i;
+                    let (w0, w1) = (_mm256_loadu_si256(w), _mm256_loadu_si256(w.add(1)));
+                    for (acc, &b) in acc.iter_mut().zip(&a.base) {
+                        // SAFETY: `check` bounds every read of the tile.
+                        let x = (input.add(b + tap + PAIR * pair) as *const i32).read_unaligned();
+                        let x = _mm256_set1_epi32(x);
+                        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(x, w0));
+                        acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(x, w1));
+                    }
+                }
+            }
+        }
+        let mut out = [[0i32; INT_BLOCK]; PX];
+        for (out, acc) in out.iter_mut().zip(&acc) {
+            _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, acc[0]);
+            _mm256_storeu_si256(out.as_mut_ptr().add(8) as *mut __m256i, acc[1]);
+        }
+        out
+    }
+
+    /// [`int_conv`](super::int_conv) with this tile, its epilogue compiled for AVX2 too.
+    ///
+    /// # Safety
+    /// As [`tile`].
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn int_conv(
+        layer: &IntConvPlan,
+        input: &[i16],
+        in_border: usize,
+        epi: &mut IntEpilogue,
+    ) {
+        super::int_conv::<4>(|a| unsafe { tile(a) }, layer, input, in_border, epi)
+    }
+
+    /// [`int_linear`](super::int_linear) with this tile.
+    ///
+    /// # Safety
+    /// As [`tile`].
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn int_linear(layer: &IntLinearPlan, levels: &[i16], logits: &mut [f32]) {
+        super::int_linear(|a| unsafe { tile(a) }, layer, levels, logits)
+    }
+}
+
+/// The SSE2 tile (every x86-64): one `pmaddwd` per 4 output channels and pixel per
+/// input-channel pair — the same step as SIMD128's `i32x4.dot_i16x8_s`.
+#[cfg(target_arch = "x86_64")]
+pub mod sse2 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    pub fn tile<const PX: usize>(a: &TileArgs<PX>) -> Tile<PX> {
+        a.check();
+        let (k, cin) = (a.kernel, a.cin);
+        // SAFETY: SSE2 is part of x86-64; `check` bounds every read of the tile.
+        unsafe {
+            let mut acc = [[_mm_setzero_si128(); 4]; PX];
+            let input = a.input.as_ptr();
+            for ky in 0..k {
+                for kx in 0..k {
+                    let tap = (ky * a.in_width + kx) * cin;
+                    let w_tap = a.weights.as_ptr().add((ky * k + kx) * cin * INT_BLOCK);
+                    for pair in 0..cin / PAIR {
+                        let w = w_tap.add(pair * PAIR * INT_BLOCK) as *const __m128i;
+                        let w = [0, 1, 2, 3].map(|j| _mm_loadu_si128(w.add(j)));
+                        for (acc, &b) in acc.iter_mut().zip(&a.base) {
+                            let x =
+                                (input.add(b + tap + PAIR * pair) as *const i32).read_unaligned();
+                            let x = _mm_set1_epi32(x);
+                            for (acc, &w) in acc.iter_mut().zip(&w) {
+                                *acc = _mm_add_epi32(*acc, _mm_madd_epi16(x, w));
+                            }
+                        }
+                    }
+                }
+            }
+            let mut out = [[0i32; INT_BLOCK]; PX];
+            for (out, acc) in out.iter_mut().zip(&acc) {
+                for (j, &acc) in acc.iter().enumerate() {
+                    _mm_storeu_si128(out.as_mut_ptr().add(4 * j) as *mut __m128i, acc);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The SIMD128 tile: one `i32x4.dot_i16x8_s` per 4 output channels and pixel per
+/// input-channel pair.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod simd128 {
+    use super::*;
+    use std::arch::wasm32::*;
+
+    #[inline(always)]
+    pub fn tile<const PX: usize>(a: &TileArgs<PX>) -> Tile<PX> {
+        a.check();
+        let (k, cin) = (a.kernel, a.cin);
+        let mut acc = [[i32x4_splat(0); 4]; PX];
+        let input = a.input.as_ptr();
+        for ky in 0..k {
+            for kx in 0..k {
+                let tap = (ky * a.in_width + kx) * cin;
+                let w_tap = &a.weights[(ky * k + kx) * cin * INT_BLOCK..][..cin * INT_BLOCK];
+                for (pair, w) in w_tap.chunks_exact(PAIR * INT_BLOCK).enumerate() {
+                    let w = w.as_ptr() as *const v128;
+                    // SAFETY: `w` holds 32 i16 = four v128; unaligned loads are allowed.
+                    let w = unsafe { [0, 1, 2, 3].map(|j| v128_load(w.add(j))) };
+                    for (acc, &b) in acc.iter_mut().zip(&a.base) {
+                        // SAFETY: `check` bounds every read of the tile.
+                        let x = unsafe {
+                            (input.add(b + tap + PAIR * pair) as *const i32).read_unaligned()
+                        };
+                        let x = i32x4_splat(x);
+                        for (acc, &w) in acc.iter_mut().zip(&w) {
+                            *acc = i32x4_add(*acc, i32x4_dot_i16x8(x, w));
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = [[0i32; INT_BLOCK]; PX];
+        for (out, acc) in out.iter_mut().zip(&acc) {
+            for (j, &acc) in acc.iter().enumerate() {
+                // SAFETY: `out` holds 16 i32 = four v128.
+                unsafe { v128_store(out.as_mut_ptr().add(4 * j) as *mut v128, acc) };
+            }
+        }
+        out
+    }
+}
+
+/// A feature map written by an integer convolution's epilogue (NHWC, `border` zero pixels
+/// around it): the levels of its reader's input quantizer, or the float values themselves.
+pub enum IntDest<'a> {
+    Levels {
+        buf: &'a mut [i16],
+        border: usize,
+        quant: Quantizer,
+    },
+    Float {
+        buf: &'a mut [f32],
+    },
+}
+
+/// What follows an integer convolution.
+pub struct IntEpilogue<'a, 'b> {
+    /// Added before the ReLU: an unbordered NHWC float map of the output's shape.
+    pub residual: Option<&'a [f32]>,
+    pub relu: bool,
+    pub dests: &'a mut [IntDest<'b>],
+}
+
+/// The levels of `v` under `q`, as stored in a level map.
+#[inline(always)]
+pub fn level(q: &Quantizer, v: f32) -> i16 {
+    q.level_i16(v)
+}
+
+/// Integer convolution `layer` of the level map `input` (bordered by `in_border` ≥ the
+/// layer's padding), tiles of `PX` pixels computed by `tile`, followed by `epi`. Inlined into
+/// one entry point per instruction set (`int_conv_portable`, `avx2::int_conv`), so that the
+/// epilogue is compiled for it too.
+#[inline(always)]
+pub fn int_conv<const PX: usize>(
+    tile: impl Fn(&TileArgs<PX>) -> Tile<PX>,
+    layer: &IntConvPlan,
+    input: &[i16],
+    in_border: usize,
+    epi: &mut IntEpilogue,
+) {
+    let (cin, k, s) = (layer.cin, layer.kernel, layer.stride);
+    let in_width = layer.in_side + 2 * in_border;
+    let origin = in_border - layer.padding;
+    let out_side = layer.out_side;
+    let pixels = out_side * out_side;
+    let block_len = k * k * cin * INT_BLOCK;
+    for (block, weights) in layer.weights.chunks_exact(block_len).enumerate() {
+        for first in (0..pixels).step_by(PX) {
+            // Offsets of each pixel's top-left tap; a partial tile repeats its last pixel.
+            let base: [usize; PX] = std::array::from_fn(|p| {
+                let q = (first + p).min(pixels - 1);
+                let (oy, ox) = (q / out_side, q % out_side);
+                ((oy * s + origin) * in_width + ox * s + origin) * cin
+            });
+            let args = TileArgs {
+                input,
+                base,
+                weights,
+                kernel: k,
+                in_width,
+                cin,
+            };
+            let acc = tile(&args);
+            let valid = PX.min(pixels - first);
+            store(&acc[..valid], first, block, layer, epi);
+        }
+    }
+}
+
+/// The epilogue of one tile: requantize, add the residual, ReLU, write each destination.
+/// Fixed-size arrays throughout, so that it vectorises over the 16 channels.
+#[inline(always)]
+fn store(
+    tile: &[[i32; INT_BLOCK]],
+    first: usize,
+    block: usize,
+    layer: &IntConvPlan,
+    epi: &mut IntEpilogue,
+) {
+    let (cout, out_side) = (layer.cout, layer.out_side);
+    let block16 = |v: &[f32], at: usize| -> [f32; INT_BLOCK] {
+        v[at..][..INT_BLOCK].try_into().expect("16 channels")
+    };
+    let (m, shift) = (
+        block16(&layer.multiplier, block * INT_BLOCK),
+        block16(&layer.shift, block * INT_BLOCK),
+    );
+    for (p, acc) in tile.iter().enumerate() {
+        let q = first + p;
+        let mut v = [0f32; INT_BLOCK];
+        for c in 0..INT_BLOCK {
+            v[c] = acc[c] as f32 * m[c] + shift[c];
+        }
+        if let Some(res) = epi.residual {
+            let res = block16(res, q * cout + block * INT_BLOCK);
+            for c in 0..INT_BLOCK {
+                v[c] += res[c];
+            }
+        }
+        if epi.relu {
+            for x in &mut v {
+                *x = x.max(0.0);
+            }
+        }
+        let (oy, ox) = (q / out_side, q % out_side);
+        for dest in epi.dests.iter_mut() {
+            match dest {
+                IntDest::Levels { buf, border, quant } => {
+                    let width = out_side + 2 * *border;
+                    let at = ((oy + *border) * width + ox + *border) * cout + block * INT_BLOCK;
+                    let out: &mut [i16; INT_BLOCK] = (&mut buf[at..at + INT_BLOCK])
+                        .try_into()
+                        .expect("16 channels");
+                    for c in 0..INT_BLOCK {
+                        out[c] = level(quant, v[c]);
+                    }
+                }
+                IntDest::Float { buf } => {
+                    buf[q * cout + block * INT_BLOCK..][..INT_BLOCK].copy_from_slice(&v)
+                }
+            }
+        }
+    }
+}
+
+/// [`int_conv`] with the portable tile: SSE2 `pmaddwd` on x86-64, SIMD128
+/// `i32x4.dot_i16x8_s` in wasm built with it, scalar elsewhere.
+#[inline(never)]
+pub fn int_conv_portable(
+    layer: &IntConvPlan,
+    input: &[i16],
+    in_border: usize,
+    epi: &mut IntEpilogue,
+) {
+    int_conv::<2>(tile_any::<2>, layer, input, in_border, epi)
+}
+
+/// The portable tile of this target.
+#[inline(always)]
+pub fn tile_any<const PX: usize>(a: &TileArgs<PX>) -> Tile<PX> {
+    #[cfg(target_arch = "x86_64")]
+    return sse2::tile(a);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::tile(a);
+    #[allow(unreachable_code)]
+    tile_portable(a)
+}
+
+/// [`int_linear`] with the portable tile.
+#[inline(never)]
+pub fn int_linear_portable(layer: &IntLinearPlan, levels: &[i16], logits: &mut [f32]) {
+    int_linear(tile_any::<1>, layer, levels, logits)
+}
+
+/// The head: `logits[o] = f32(Σ_i l[i]·q[i][o]) · m[o] + bias[o]` for the first
+/// `logits.len()` outputs — a 1 × 1 "convolution" of one pixel with `inputs` channels.
+#[inline(always)]
+pub fn int_linear(
+    tile: impl Fn(&TileArgs<1>) -> Tile<1>,
+    layer: &IntLinearPlan,
+    levels: &[i16],
+    logits: &mut [f32],
+) {
+    let args = TileArgs {
+        input: &levels[..layer.inputs],
+        base: [0],
+        weights: &layer.weights,
+        kernel: 1,
+        in_width: 1,
+        cin: layer.inputs,
+    };
+    let [acc] = tile(&args);
+    for (o, out) in logits.iter_mut().enumerate() {
+        *out = acc[o] as f32 * layer.multiplier[o] + layer.bias[o];
+    }
+}

@@ -1,0 +1,225 @@
+//! Lowering for the integer path: a model at a bit policy → integer weights and the float
+//! factors that requantize between layers.
+//!
+//! **The integer path is the quantized model's definition** (one arithmetic natively, in
+//! wasm, with or without SIMD):
+//! - the stem's input (image plus noise) is float, so the stem is a float convolution
+//!   (batch-norm folded), accumulated tap by tap without fused multiply-adds in every build;
+//! - every later layer reads the **levels** `l = clip(round_ties_even(v / s_a), 0, 2^a − 1)`
+//!   of its input (unsigned, ≤ 8 bits) and multiplies them with its integer weights `q`
+//!   (the policy's widths, Double Rounding's grid): `acc = Σ l·q` exactly, in i32;
+//! - requantization: `v = f32(acc) · m[o] + shift[o]`, with `m[o] = (s_a · s_w[o]) · γ/√(var + ε)`
+//!   (two separate roundings, never fused), then the residual, the ReLU, and the next
+//!   layer's levels; the head ends in `logits = f32(acc) · (s_a · s_w[o]) + bias[o]`.
+//!
+//! The fake-quantized float model (candle, and the float path of this executor) computes the
+//! same sums of `(l·s_a)·(q·s_w)` in float: it agrees up to float rounding, and where a value
+//! lies within that rounding of a half-level, by one level flip.
+
+use super::plan::{fold_batch_norm, lower_conv, values, ConvPlan, Quantizer, FC_LANES};
+use crate::error::Result;
+use crate::model::{architecture, IntegerWeights, LayerKind, Model, NUM_CLASSES};
+
+/// Output channels per block of an integer convolution (every layer after the stem has a
+/// multiple of 16).
+pub const INT_BLOCK: usize = 16;
+/// Input channels multiplied per step: a pair of i16 per i32 lane (`pmaddwd`,
+/// `i32x4.dot_i16x8_s`).
+pub const PAIR: usize = 2;
+
+/// One convolution after the stem, on levels.
+#[derive(Clone, Debug)]
+pub struct IntConvPlan {
+    pub cin: usize,
+    pub cout: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub in_side: usize,
+    pub out_side: usize,
+    /// Integer weights as `[cout / 16][ky][kx][cin / 2][16][2]` (i16: the kernels widen
+    /// nothing in the inner loop).
+    pub weights: Vec<i16>,
+    /// `(s_a · s_w[o]) · γ/√(var + ε)` per output channel.
+    pub multiplier: Vec<f32>,
+    /// `β − mean · γ/√(var + ε)` per output channel.
+    pub shift: Vec<f32>,
+}
+
+/// The head on the levels of the last feature map (NHWC order).
+#[derive(Clone, Debug)]
+pub struct IntLinearPlan {
+    pub inputs: usize,
+    /// `[inputs / 2][FC_LANES][2]`; outputs ≥ 10 zero.
+    pub weights: Vec<i16>,
+    pub multiplier: [f32; FC_LANES],
+    pub bias: [f32; FC_LANES],
+}
+
+/// Everything the integer forward pass reads.
+#[derive(Clone, Debug)]
+pub struct IntPlan {
+    /// The float stem, batch-norm folded (no input quantizer).
+    pub stem: ConvPlan,
+    /// Convolutions 1..=6 of the model (index `i − 1`).
+    pub convs: Vec<IntConvPlan>,
+    /// The input quantizer of every layer (index = layer; `levels[0]` is unused).
+    pub levels: Vec<Quantizer>,
+    pub fc: IntLinearPlan,
+}
+
+impl IntPlan {
+    /// The integer plan of `model`, or `None` where the integer path does not apply: a
+    /// float model, a layer after the stem without an activation quantizer or above 8 bits,
+    /// or weights that no longer equal their integers times their scales (changed since the
+    /// policy was applied). Errors only for a malformed model.
+    pub fn lower(model: &Model) -> Result<Option<Self>> {
+        if model.layers != architecture() || model.training_quant.is_some() {
+            return Ok(None);
+        }
+        let n = model.layers.len();
+        if model.integer_weights.len() != n || model.input_quant.len() != n {
+            return Ok(None);
+        }
+        // The stem's entry stays unused: its input is the float image.
+        let mut levels = vec![
+            Quantizer {
+                scale: 1.0,
+                hi: 0.0
+            };
+            n
+        ];
+        for (level, quant) in levels.iter_mut().zip(&model.input_quant).skip(1) {
+            match quant {
+                Some(q) if q.bits <= 8 => *level = Quantizer::new(q)?,
+                _ => return Ok(None),
+            }
+        }
+        let mut ints = Vec::with_capacity(n);
+        for i in 1..n {
+            match &model.integer_weights[i] {
+                Some(iw) if iw.bits <= 8 && matches(iw, &values(&model.weights[i])?) => {
+                    ints.push(iw)
+                }
+                _ => return Ok(None),
+            }
+        }
+        let stem = lower_conv(model, 0, None)?;
+        if !super::kernels::is_stem(&stem) || stem.out_side != super::kernels::STEM_SIDE {
+            return Ok(None);
+        }
+        let mut convs = Vec::new();
+        for i in 1..n - 1 {
+            debug_assert_eq!(model.layers[i].kind, LayerKind::Conv);
+            convs.push(lower_int_conv(model, i, ints[i - 1], levels[i].scale)?);
+        }
+        let fc = lower_int_linear(model, n - 1, ints[n - 2], levels[n - 1].scale)?;
+        Ok(Some(Self {
+            stem,
+            convs,
+            levels,
+            fc,
+        }))
+    }
+}
+
+/// Whether `weights` are exactly `q · scales[o]`, as the policy derived them.
+fn matches(iw: &IntegerWeights, weights: &[f32]) -> bool {
+    if iw.q.len() != weights.len()
+        || iw.scales.is_empty()
+        || !weights.len().is_multiple_of(iw.scales.len())
+    {
+        return false;
+    }
+    let per = weights.len() / iw.scales.len();
+    let (lo, hi) = crate::quant::signed_range(iw.bits.max(1));
+    iw.q.iter()
+        .zip(weights)
+        .enumerate()
+        .all(|(j, (&q, &w))| (lo..=hi).contains(&(q as i32)) && q as f32 * iw.scales[j / per] == w)
+}
+
+fn lower_int_conv(
+    model: &Model,
+    i: usize,
+    iw: &IntegerWeights,
+    input_scale: f32,
+) -> Result<IntConvPlan> {
+    let spec = &model.layers[i];
+    let (cin, cout, k) = (spec.in_channels, spec.out_channels, spec.kernel);
+    if !cout.is_multiple_of(INT_BLOCK) || !cin.is_multiple_of(PAIR) {
+        return Err(crate::error::Error::Model(format!(
+            "layer {}: {cin} → {cout} channels do not fit the integer kernels",
+            spec.name
+        )));
+    }
+    let (bn_scale, shift) = fold_batch_norm(model.bn_for(i), cout, &spec.name)?;
+    let mut weights = vec![0i16; iw.q.len()];
+    for o in 0..cout {
+        for ci in 0..cin {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let src = ((o * cin + ci) * k + ky) * k + kx;
+                    let tap = (o / INT_BLOCK * k + ky) * k + kx;
+                    let dst = ((tap * (cin / PAIR) + ci / PAIR) * INT_BLOCK + o % INT_BLOCK) * PAIR
+                        + ci % PAIR;
+                    weights[dst] = iw.q[src] as i16;
+                }
+            }
+        }
+    }
+    let multiplier = (0..cout)
+        .map(|o| (input_scale * iw.scales[o]) * bn_scale[o])
+        .collect();
+    Ok(IntConvPlan {
+        cin,
+        cout,
+        kernel: k,
+        stride: spec.stride,
+        padding: spec.padding,
+        in_side: spec.in_hw[0],
+        out_side: spec.out_hw[0],
+        weights,
+        multiplier,
+        shift,
+    })
+}
+
+fn lower_int_linear(
+    model: &Model,
+    i: usize,
+    iw: &IntegerWeights,
+    input_scale: f32,
+) -> Result<IntLinearPlan> {
+    let inputs = model.layers[i].in_channels;
+    let last_conv = &model.layers[i - 2];
+    let (channels, side) = (last_conv.out_channels, last_conv.out_hw[0]);
+    let b = values(&model.fc_bias)?;
+    if b.len() != NUM_CLASSES || channels * side * side != inputs || !inputs.is_multiple_of(PAIR) {
+        return Err(crate::error::Error::Model(
+            "fc layer of the wrong size".into(),
+        ));
+    }
+    let mut weights = vec![0i16; inputs * FC_LANES];
+    for o in 0..NUM_CLASSES {
+        for c in 0..channels {
+            for pixel in 0..side * side {
+                let nhwc = pixel * channels + c;
+                weights[((nhwc / PAIR) * FC_LANES + o) * PAIR + nhwc % PAIR] =
+                    iw.q[o * inputs + c * side * side + pixel] as i16;
+            }
+        }
+    }
+    let mut multiplier = [0.0; FC_LANES];
+    let mut bias = [0.0; FC_LANES];
+    for o in 0..NUM_CLASSES {
+        multiplier[o] = input_scale * iw.scales[o];
+        bias[o] = b[o];
+    }
+    Ok(IntLinearPlan {
+        inputs,
+        weights,
+        multiplier,
+        bias,
+    })
+}
