@@ -1,5 +1,5 @@
 // Benchmark page: measures, in the browser, (1) the engine's noisy-sample throughput in one
-// worker, (2) the time to switch the whole model to another bit policy, and (3) how a
+// worker (the stored model, then w8a8/w4a4/w2a2 on the integer and the float path), (2) the time to switch the whole model to another bit policy, and (3) how a
 // certification scales with workers; prints JSON into #out (scripts/bench-browser.mjs drives
 // it headlessly and records the figures).
 import { startEngine } from './engine';
@@ -16,19 +16,44 @@ const out = document.querySelector('#out')!;
 const uniform = (bits: number): Policy => ({ weightBits: Array(8).fill(bits), actBits: Array(8).fill(bits) });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function throughput() {
-  const engine = startEngine();
-  const loaded = await engine.load(dataset, sigma, document.baseURI);
-  await engine.noisyCounts(0, batch, Number(sigma), 0); // warm-up
+/** Median seconds per call of `batch` noisy copies → inference → class counts. */
+async function medianSeconds(engine: ReturnType<typeof startEngine>, images: number): Promise<number> {
+  // warm-up: a few calls, so that the engine's optimising compiler has taken over
+  for (let w = 0; w < 3; w++) await engine.noisyCounts(0, batch, Number(sigma), 0);
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
-    const counts = await engine.noisyCounts(r % loaded.data.count, batch, Number(sigma), r + 1);
+    const counts = await engine.noisyCounts(r % images, batch, Number(sigma), r + 1);
     times.push((performance.now() - t0) / 1000);
     if (counts.reduce((a, b) => a + b, 0) !== batch) throw new Error('counts do not add up');
   }
-  const seconds = median(times);
+  return median(times);
+}
+
+/** Samples/s at uniform widths on the integer path and on the float path it replaces. */
+async function arithmetic(engine: ReturnType<typeof startEngine>, images: number) {
+  const rows = [];
+  for (const bits of [8, 4, 2]) {
+    await engine.setPolicy(uniform(bits));
+    const row: Record<string, number | string> = { policy: `w${bits}a${bits}` };
+    for (const arith of ['integer', 'float'] as const) {
+      const used = await engine.setArithmetic(arith);
+      if (used !== arith) throw new Error(`asked for the ${arith} path, got ${used}`);
+      row[arith] = batch / (await medianSeconds(engine, images));
+    }
+    rows.push(row);
+  }
+  await engine.setArithmetic('integer');
+  await engine.setPolicy(null);
+  return rows;
+}
+
+async function throughput() {
+  const engine = startEngine();
+  const loaded = await engine.load(dataset, sigma, document.baseURI);
+  const seconds = await medianSeconds(engine, loaded.data.count);
   const samplesPerSec = batch / seconds;
+  const byArithmetic = await arithmetic(engine, loaded.data.count);
   // policy switches, alternating w4a4 / w6a6; an RPC that does no work gives the overhead
   await engine.setPolicy(uniform(8));
   const switches = 40;
@@ -50,6 +75,7 @@ async function throughput() {
     rpcRoundTripMs: rpcMs,
     policySwitchInEngineMs: inEngine.doubleRoundMs,
     requantizeFromFloatInEngineMs: inEngine.requantizeMs,
+    samplesPerSecByArithmetic: byArithmetic,
   };
 }
 

@@ -192,6 +192,9 @@ export interface WeightHistogram {
 }
 
 /** What the worker offers the page (see web/worker.ts). */
+/** The arithmetic of the CPU engine (see `EngineApi.setArithmetic`). */
+export type Arithmetic = 'integer' | 'float' | 'candle';
+
 export interface EngineApi {
   /** Fetches (once) and loads the model, test subset and calibration images (only a float
    * model needs them) for a dataset and σ; asset paths resolve against `base` (the page's URL:
@@ -206,6 +209,10 @@ export interface EngineApi {
   images(start: number, count: number): Promise<Uint8Array>;
   /** Seeded noisy-sample throughput: class counts of `copies` noisy copies of one image. */
   noisyCounts(index: number, copies: number, sigma: number, seed: number): Promise<Uint32Array>;
+  /** Which arithmetic classifies noisy copies: 'integer' (the integer kernels of a quantized
+   * policy, the default) or 'float' (the float path even then, for benchmarks; kept across
+   * policy changes). Returns the arithmetic now in use ('float' for a float model). */
+  setArithmetic(arithmetic: 'integer' | 'float'): Promise<Arithmetic>;
   /** CERTIFY for one image; `onProgress(samples done, samples total)` at most every ~100 ms.
    * Synchronous inside the worker: stop it by terminating the worker. */
   certify(index: number, settings: CertifySettings, onProgress: Progress): Promise<CertifiedImage>;

@@ -7,6 +7,7 @@ import {
   calibrationUrl,
   dataUrl,
   modelUrl,
+  type Arithmetic,
   type CertifiedDrawing,
   type CertifiedImage,
   type Classification,
@@ -122,6 +123,12 @@ const api: EngineApi = {
   async noisyCounts(index, copies, sigma, seed) {
     const e = await getEngine();
     return e.noisyCounts(index, copies, sigma, seed);
+  },
+
+  async setArithmetic(arithmetic) {
+    const e = await getEngine();
+    e.setExecutor(arithmetic === 'float' ? 'fast-float' : 'fast');
+    return e.arithmetic() as Arithmetic;
   },
 
   async certify(index, settings, onProgress) {

@@ -288,6 +288,35 @@ mod through_the_js_api {
         js_sys::Error::from(v).message().into()
     }
 
+    /// The stored int8 model runs the integer kernels; "fast-float" switches to the float
+    /// path and keeps it across policy changes; the counts of both stay valid.
+    #[wasm_bindgen_test]
+    fn the_arithmetic_can_be_chosen_and_is_reported() {
+        let mut engine = Engine::new();
+        engine.load_model(MODEL).unwrap();
+        engine.load_dataset(IMAGES).unwrap();
+        assert_eq!(engine.arithmetic(), "integer");
+        let integer = engine.noisy_counts(0, 200, 0.25, 9).unwrap();
+        engine.set_executor("fast-float").unwrap();
+        assert_eq!(engine.arithmetic(), "float");
+        let float = engine.noisy_counts(0, 200, 0.25, 9).unwrap();
+        // the same noise: only copies whose class flips between the arithmetics may move
+        let moved: u32 = integer
+            .iter()
+            .zip(&float)
+            .map(|(a, b)| a.abs_diff(*b))
+            .sum();
+        assert!(moved <= 2, "{integer:?} vs {float:?}");
+        engine.set_policy(policy(&[4; 8], &[4; 8])).unwrap();
+        assert_eq!(engine.arithmetic(), "float", "kept across a policy change");
+        engine.set_executor("fast").unwrap();
+        assert_eq!(engine.arithmetic(), "integer");
+        engine.set_executor("candle").unwrap();
+        assert_eq!(engine.arithmetic(), "candle");
+        let err = message(engine.set_executor("gpu").unwrap_err());
+        assert!(err.contains("fast-float"), "{err}");
+    }
+
     #[wasm_bindgen_test]
     fn bad_inputs_become_js_errors_with_messages_and_lose_nothing() {
         let mut engine = Engine::new();

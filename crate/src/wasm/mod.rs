@@ -282,20 +282,47 @@ impl Engine {
         Ok(d.pixels[start * d.image_len()..(start + count) * d.image_len()].to_vec())
     }
 
-    /// Runs classification on `"fast"` (the default: our executor) or `"candle"` (the
-    /// reference model, to check the executor against).
+    /// Runs classification on `"fast"` (the default: our executor, on the integer path where
+    /// the policy has one), `"fast-float"` (our executor on the float path even then, for
+    /// comparisons; kept across policy changes) or `"candle"` (the reference model, to check
+    /// the executor against).
     #[wasm_bindgen(js_name = setExecutor)]
     pub fn set_executor(&mut self, name: &str) -> Result<(), JsError> {
-        self.candle = match name {
-            "fast" => false,
-            "candle" => true,
+        let (candle, float_path) = match name {
+            "fast" => (false, false),
+            "fast-float" => (false, true),
+            "candle" => (true, false),
             other => {
                 return Err(js_err(Error::Invalid(format!(
-                    "the executor is \"fast\" or \"candle\", got {other:?}"
+                    "the executor is \"fast\", \"fast-float\" or \"candle\", got {other:?}"
                 ))))
             }
         };
+        self.candle = candle;
+        let make = |m: &Model| {
+            let exec = CpuExecutor::new(m)?;
+            Ok::<_, crate::Error>(if float_path { exec.float_path() } else { exec })
+        };
+        self.fast = self.model.as_ref().map(make).transpose().map_err(js_err)?;
+        self.fast_reference = self
+            .reference
+            .as_ref()
+            .map(make)
+            .transpose()
+            .map_err(js_err)?;
         Ok(())
+    }
+
+    /// The arithmetic that classifies noisy copies now: `"integer"` (integer kernels: a
+    /// quantized policy), `"float"` (a float model, or `setExecutor("fast-float")`) or
+    /// `"candle"`.
+    pub fn arithmetic(&self) -> String {
+        match (&self.fast, self.candle) {
+            (_, true) => "candle",
+            (Some(f), false) if f.arithmetic() == crate::exec::Arithmetic::Integer => "integer",
+            _ => "float",
+        }
+        .into()
     }
 
     /// Loads the training images that activation quantizers are calibrated on (`BSDS`).
