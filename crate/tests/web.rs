@@ -168,25 +168,31 @@ fn fixture_policy(name: &str) -> bitsmooth::quant::Policy {
     }
 }
 
+/// The shipped model of a fixture (`"mnist …"` or `"fashion …"`) at the fixture's policy, and
+/// the test images of its dataset.
+fn fixture_model(name: &str) -> (bitsmooth::model::Model, Dataset) {
+    let (bytes, images) = if name.starts_with("mnist") {
+        (MODEL, IMAGES)
+    } else {
+        (FASHION_MODEL, FASHION_IMAGES)
+    };
+    let loaded = bitsmooth::checkpoint::load(bytes).unwrap();
+    let mut model = loaded.model;
+    loaded
+        .switchable
+        .unwrap()
+        .apply(&mut model, &fixture_policy(name))
+        .unwrap();
+    (model, Dataset::from_bytes(images).unwrap())
+}
+
 #[wasm_bindgen_test(unsupported = test)]
 fn both_executors_certify_shipped_models_at_their_widths_like_the_native_reference() {
     use bitsmooth::exec::CpuExecutor;
     use bitsmooth::smoothing::{certify, BaseClassifier, CertifyParams, NoiseKey};
     for (name, tsv) in POLICY_RUNS {
-        let (bytes, images) = if name.starts_with("mnist") {
-            (MODEL, IMAGES)
-        } else {
-            (FASHION_MODEL, FASHION_IMAGES)
-        };
-        let loaded = bitsmooth::checkpoint::load(bytes).unwrap();
-        let mut model = loaded.model;
-        loaded
-            .switchable
-            .unwrap()
-            .apply(&mut model, &fixture_policy(name))
-            .unwrap();
+        let (mut model, data) = fixture_model(name);
         let mut exec = CpuExecutor::new(&model).unwrap();
-        let data = Dataset::from_bytes(images).unwrap();
         let params = CertifyParams {
             n0: 100,
             n: 200,
@@ -225,28 +231,15 @@ fn both_executors_certify_shipped_models_at_their_widths_like_the_native_referen
     }
 }
 
-/// The integer path (SIMD128 `i32x4.dot_i16x8_s` in wasm, AVX2 `vpmaddwd` or scalar
-/// natively) equals the plain integer reference bit for bit, on both shipped models of the
+/// The integer path (SIMD128 `i32x4.dot_i16x8_s` in wasm, AVX2 `vpmaddwd` natively) equals the plain integer reference bit for bit, on both shipped models of the
 /// fixtures at every trained width and a mixed policy, for batches of 1 and 7.
 #[wasm_bindgen_test(unsupported = test)]
 fn integer_kernels_equal_the_integer_reference_bit_for_bit() {
     use bitsmooth::exec::{int_reference, Arithmetic, CpuExecutor};
     for (name, _) in POLICY_RUNS {
-        let (bytes, images) = if name.starts_with("mnist") {
-            (MODEL, IMAGES)
-        } else {
-            (FASHION_MODEL, FASHION_IMAGES)
-        };
-        let loaded = bitsmooth::checkpoint::load(bytes).unwrap();
-        let mut model = loaded.model;
-        loaded
-            .switchable
-            .unwrap()
-            .apply(&mut model, &fixture_policy(name))
-            .unwrap();
+        let (model, data) = fixture_model(name);
         let mut exec = CpuExecutor::new(&model).unwrap();
         assert_eq!(exec.arithmetic(), Arithmetic::Integer, "{name}");
-        let data = Dataset::from_bytes(images).unwrap();
         // clean images, and noisy copies of image 0 (levels land all over the range)
         let mut inputs: Vec<f32> = (0..4)
             .flat_map(|i| data.image(i).iter().map(|&p| f32::from(p) / 255.0))

@@ -9,6 +9,7 @@
 //! the same scalar float code everywhere. A tile is `PX` output pixels × 16 channels.
 
 use super::int_plan::{IntConvPlan, IntLinearPlan, INT_BLOCK, PAIR};
+use super::kernels::tile_bases;
 use super::plan::Quantizer;
 
 /// The accumulators of one tile.
@@ -257,12 +258,7 @@ pub fn int_conv<const PX: usize>(
     let block_len = k * k * cin * INT_BLOCK;
     for (block, weights) in layer.weights.chunks_exact(block_len).enumerate() {
         for first in (0..pixels).step_by(PX) {
-            // Offsets of each pixel's top-left tap; a partial tile repeats its last pixel.
-            let base: [usize; PX] = std::array::from_fn(|p| {
-                let q = (first + p).min(pixels - 1);
-                let (oy, ox) = (q / out_side, q % out_side);
-                ((oy * s + origin) * in_width + ox * s + origin) * cin
-            });
+            let base = tile_bases::<PX>(first, out_side, s, origin, in_width, cin);
             let args = TileArgs {
                 input,
                 base,

@@ -72,17 +72,32 @@ pub fn conv<M: MulAdd, const CB: usize, const PX: usize>(
     for (block, weights) in layer.weights.chunks_exact(block_len).enumerate() {
         let shift: &[f32; CB] = layer.shift[block * CB..][..CB].try_into().expect("CB");
         for first in (0..pixels).step_by(PX) {
-            // Offsets of each pixel's top-left tap; a partial tile repeats its last pixel.
-            let base: [usize; PX] = std::array::from_fn(|p| {
-                let q = (first + p).min(pixels - 1);
-                let (oy, ox) = (q / out_side, q % out_side);
-                ((oy * s + origin) * in_width + ox * s + origin) * cin
-            });
+            let base = tile_bases::<PX>(first, out_side, s, origin, in_width, cin);
             let acc = accumulate::<M, CB, PX>(input, &base, weights, k, in_width, cin);
             let valid = PX.min(pixels - first);
             store(&acc[..valid], first, block, shift, layer, epi);
         }
     }
+}
+
+/// Where the `PX` output pixels from `first` on read their top-left tap in a map of rows of
+/// `in_width` pixels × `cin` channels (`origin`: the map's border minus the padding); a
+/// partial tile at the end of the map repeats its last pixel.
+#[inline(always)]
+pub fn tile_bases<const PX: usize>(
+    first: usize,
+    out_side: usize,
+    stride: usize,
+    origin: usize,
+    in_width: usize,
+    cin: usize,
+) -> [usize; PX] {
+    let last = out_side * out_side - 1;
+    std::array::from_fn(|p| {
+        let q = (first + p).min(last);
+        let (oy, ox) = (q / out_side, q % out_side);
+        ((oy * stride + origin) * in_width + ox * stride + origin) * cin
+    })
 }
 
 /// The register tile of `PX` pixels (input offsets `base`) × `CB` channels: the sum over
