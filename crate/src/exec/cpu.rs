@@ -5,9 +5,7 @@ use super::int_forward::{forward_image_int, IntIsa, IntScratch};
 use super::int_plan::IntPlan;
 #[cfg(target_arch = "x86_64")]
 use super::kernels::avx2;
-use super::kernels::{
-    conv_portable, is_stem, linear_portable, stem_portable, Dest, Epilogue, StemRow, STEM_SIDE,
-};
+use super::kernels::{conv_portable, linear_portable, stem_portable, Dest, Epilogue, StemRow};
 use super::plan::{ConvPlan, LinearPlan, Plan, Quantizer};
 use crate::error::{Error, Result};
 use crate::model::{Model, IMAGE_SIDE, NUM_CLASSES};
@@ -145,7 +143,8 @@ impl Isa {
         }
     }
 
-    /// The stem (see [`is_stem`]), each output pixel's values handed to `write`.
+    /// The stem (`kernels::stem`: bsnet8's, which `Plan::lower` guarantees), each output row
+    /// handed to `write`.
     fn stem(self, layer: &ConvPlan, input: &[f32], write: impl FnMut(usize, &StemRow)) {
         match self {
             Isa::Portable => stem_portable(layer, input, BORDER, write),
@@ -176,27 +175,19 @@ fn forward_image(isa: Isa, plan: &Plan, t: &mut Scratch, image: &[f32], logits: 
     }
     let conv = |layer, input, epi: &mut Epilogue| isa.conv(layer, input, epi);
     // stem → h0 (read by block1.conv1 and block1.shortcut through their quantizers)
-    if is_stem(&c[0]) && c[0].out_side == STEM_SIDE {
-        let (side, cout) = (c[0].out_side, c[0].cout);
-        let (h0_1, h0_3, q1, q3) = (&mut t.h0_1, &mut t.h0_3, q(1), q(3));
-        isa.stem(&c[0], &t.x, |oy, row| {
-            for (dst, q) in [(&mut *h0_1, q1), (&mut *h0_3, q3)] {
-                let at = ((oy + BORDER) * (side + 2 * BORDER) + BORDER) * cout;
-                let dst = &mut dst[at..at + side * cout];
-                for (ch, values) in row.iter().enumerate() {
-                    for (ox, &v) in values.iter().enumerate() {
-                        dst[ox * cout + ch] = q.map_or(v, |q| q.apply(v));
-                    }
+    let (side, cout) = (c[0].out_side, c[0].cout);
+    let (h0_1, h0_3, q1, q3) = (&mut t.h0_1, &mut t.h0_3, q(1), q(3));
+    isa.stem(&c[0], &t.x, |oy, row| {
+        for (dst, q) in [(&mut *h0_1, q1), (&mut *h0_3, q3)] {
+            let at = ((oy + BORDER) * (side + 2 * BORDER) + BORDER) * cout;
+            let dst = &mut dst[at..at + side * cout];
+            for (ch, values) in row.iter().enumerate() {
+                for (ox, &v) in values.iter().enumerate() {
+                    dst[ox * cout + ch] = q.map_or(v, |q| q.apply(v));
                 }
             }
-        });
-    } else {
-        let mut d = [
-            dest(&mut t.h0_1, BORDER, q(1)),
-            dest(&mut t.h0_3, BORDER, q(3)),
-        ];
-        conv(&c[0], &t.x, &mut epilogue(None, true, &mut d));
-    }
+        }
+    });
     // block1: h1 = relu(bn(conv2(relu(bn(conv1(h0))))) + bn(shortcut(h0)))
     let mut d = [dest(&mut t.s1, 0, None)];
     conv(&c[3], &t.h0_3, &mut epilogue(None, false, &mut d));
@@ -261,8 +252,8 @@ impl CpuExecutor {
         Ok(Self {
             scratch: vec![Scratch::new(&plan)],
             lowered: Lowered {
+                int_plan: IntPlan::lower(model, &plan.convs[0])?,
                 plan,
-                int_plan: IntPlan::lower(model)?,
                 isa: Isa::detect(),
                 int_isa: IntIsa::detect(),
             },
@@ -307,7 +298,7 @@ impl CpuExecutor {
         self.lowered.plan = Plan::lower(model)?;
         self.lowered.int_plan = match self.float_only {
             true => None,
-            false => IntPlan::lower(model)?,
+            false => IntPlan::lower(model, &self.lowered.plan.convs[0])?,
         };
         for t in &mut self.scratch {
             t.int = None; // the integer maps are sized by the plan

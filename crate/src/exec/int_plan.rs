@@ -16,7 +16,7 @@
 //! same sums of `(l·s_a)·(q·s_w)` in float: it agrees up to float rounding, and where a value
 //! lies within that rounding of a half-level, by one level flip.
 
-use super::plan::{fold_batch_norm, lower_conv, values, ConvPlan, Quantizer, FC_LANES};
+use super::plan::{fold_batch_norm, values, ConvPlan, Quantizer, FC_LANES};
 use crate::error::Result;
 use crate::model::{architecture, IntegerWeights, LayerKind, Model, NUM_CLASSES};
 
@@ -73,7 +73,8 @@ impl IntPlan {
     /// float model, a layer after the stem without an activation quantizer or above 8 bits,
     /// or weights that no longer equal their integers times their scales (changed since the
     /// policy was applied). Errors only for a malformed model.
-    pub fn lower(model: &Model) -> Result<Option<Self>> {
+    /// `stem` is the float plan's stem (lowered once, for both paths).
+    pub fn lower(model: &Model, stem: &ConvPlan) -> Result<Option<Self>> {
         if model.layers != architecture() || model.training_quant.is_some() {
             return Ok(None);
         }
@@ -104,10 +105,6 @@ impl IntPlan {
                 _ => return Ok(None),
             }
         }
-        let stem = lower_conv(model, 0, None)?;
-        if !super::kernels::is_stem(&stem) || stem.out_side != super::kernels::STEM_SIDE {
-            return Ok(None);
-        }
         let mut convs = Vec::new();
         for i in 1..n - 1 {
             debug_assert_eq!(model.layers[i].kind, LayerKind::Conv);
@@ -115,7 +112,7 @@ impl IntPlan {
         }
         let fc = lower_int_linear(model, n - 1, ints[n - 2], levels[n - 1].scale)?;
         Ok(Some(Self {
-            stem,
+            stem: stem.clone(),
             convs,
             levels,
             fc,

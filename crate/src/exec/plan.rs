@@ -235,11 +235,7 @@ pub fn fold_batch_norm(
     Ok((scale, shift))
 }
 
-pub(super) fn lower_conv(
-    model: &Model,
-    i: usize,
-    input_quant: Option<Quantizer>,
-) -> Result<ConvPlan> {
+fn lower_conv(model: &Model, i: usize, input_quant: Option<Quantizer>) -> Result<ConvPlan> {
     let spec = &model.layers[i];
     let (cin, cout, k) = (spec.in_channels, spec.out_channels, spec.kernel);
     let w = values(&model.weights[i])?; // [cout][cin][k][k]
