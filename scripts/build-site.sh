@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds everything the static site needs: the native CLI (to prepare the data), the shipped
-# test subsets, the wasm engine (pkg/), copies of the float models (committed in models/float/
+# test subsets, the wasm engines (pkg/, pkg-relaxed/), copies of the float models (committed in models/float/
 # only) and the TypeScript UI (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +16,15 @@ if [ ! -s public/data/mnist-calibration.bsds ] || [ ! -s public/data/fashion-cal
   "$TARGET_DIR/release/bitsmooth" prepare-data
 fi
 
-log "wasm engine → pkg/"
+log "wasm engine → pkg/ (SIMD128)"
 wasm-pack build crate --release --target web --out-dir ../pkg --no-pack --no-default-features
+# The same engine with relaxed SIMD (the i8 integer kernels): pages load it where the browser
+# validates relaxed-SIMD code (web/wasm-build.ts). Its own target directory, so that the two
+# sets of flags do not rebuild each other's dependencies.
+log "wasm engine → pkg-relaxed/ (SIMD128 + relaxed SIMD)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+  CARGO_TARGET_DIR="$TARGET_DIR/wasm-relaxed" \
+  wasm-pack build crate --release --target web --out-dir ../pkg-relaxed --no-pack --no-default-features
 
 log "float models → public/models/float/ (the Certify panel certifies them for comparison)"
 rm -rf public/models/float

@@ -29,6 +29,14 @@ log "wasm tests in headless Chromium"
 WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}" \
   wasm-pack test --headless --chrome --release crate --no-default-features 2>&1 | tee -a "$summary"
 
+log "wasm tests of the relaxed-SIMD build in headless Chromium (its i8 integer kernels)"
+# The build pages load where the browser has relaxed SIMD (scripts/build-site.sh): the same
+# file's tests, compiled with it, in its own target directory.
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+  CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/wasm-relaxed" \
+  WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}" \
+  wasm-pack test --headless --chrome --release crate --no-default-features --test web 2>&1 | tee -a "$summary"
+
 log "end-to-end tests (Playwright, Debian's Chromium)"
 npx playwright test 2>&1 | tee -a "$summary"
 

@@ -1,5 +1,7 @@
 // Benchmark page: measures, in the browser, (1) the engine's noisy-sample throughput in one
-// worker (the stored model, then w8a8/w4a4/w2a2 on the integer and the float path), (2) the time to switch the whole model to another bit policy, and (3) how a
+// worker (the stored model, then w8a8/w4a4/w2a2 on the integer path, on its i16 operands and on
+// the float path; ?simd=simd128 forces the SIMD128 build), (2) the time to switch the whole
+// model to another bit policy, and (3) how a
 // certification scales with workers; prints JSON into #out (scripts/bench-browser.mjs drives
 // it headlessly and records the figures).
 import { startEngine } from './engine';
@@ -30,15 +32,17 @@ async function medianSeconds(engine: ReturnType<typeof startEngine>, images: num
   return median(times);
 }
 
-/** Samples/s at uniform widths on the integer path and on the float path it replaces. */
+/** Samples/s at uniform widths on the integer path (i8 operands where the relaxed build runs
+ * and the activations fit 7 bits), on i16 operands, and on the float path it replaces. */
 async function arithmetic(engine: ReturnType<typeof startEngine>, images: number) {
   const rows = [];
   for (const bits of [8, 4, 2]) {
     await engine.setPolicy(uniform(bits));
     const row: Record<string, number | string> = { policy: `w${bits}a${bits}` };
-    for (const arith of ['integer', 'float'] as const) {
+    for (const arith of ['integer', 'integer-i16', 'float'] as const) {
       const used = await engine.setArithmetic(arith);
-      if (used !== arith) throw new Error(`asked for the ${arith} path, got ${used}`);
+      if (used !== (arith === 'float' ? 'float' : 'integer')) throw new Error(`asked for the ${arith} path, got ${used}`);
+      if (arith === 'integer') row.operands = (await engine.engineBuild()).operands;
       row[arith] = batch / (await medianSeconds(engine, images));
     }
     rows.push(row);
@@ -76,6 +80,7 @@ async function throughput() {
     policySwitchInEngineMs: inEngine.doubleRoundMs,
     requantizeFromFloatInEngineMs: inEngine.requantizeMs,
     samplesPerSecByArithmetic: byArithmetic,
+    wasmSimd: (await engine.engineBuild()).simd,
   };
 }
 

@@ -195,6 +195,15 @@ export interface WeightHistogram {
 /** The arithmetic of the CPU engine (see `EngineApi.setArithmetic`). */
 export type Arithmetic = 'integer' | 'float' | 'candle';
 
+/** Which engine build a worker runs and the operands of its integer path. */
+export interface EngineBuild {
+  /** 'relaxed-simd' where the browser validates it (web/wasm-build.ts), else 'simd128'. */
+  simd: 'relaxed-simd' | 'simd128' | 'scalar';
+  /** 'i8' (relaxed dot products: activations of at most 7 bits in the relaxed build),
+   * 'i16', or '' where the float path runs. */
+  operands: 'i8' | 'i16' | '';
+}
+
 export interface EngineApi {
   /** Fetches (once) and loads the model, test subset and calibration images (only a float
    * model needs them) for a dataset and σ; asset paths resolve against `base` (the page's URL:
@@ -210,9 +219,12 @@ export interface EngineApi {
   /** Seeded noisy-sample throughput: class counts of `copies` noisy copies of one image. */
   noisyCounts(index: number, copies: number, sigma: number, seed: number): Promise<Uint32Array>;
   /** Which arithmetic classifies noisy copies: 'integer' (the integer kernels of a quantized
-   * policy, the default) or 'float' (the float path even then, for benchmarks; kept across
-   * policy changes). Returns the arithmetic now in use ('float' for a float model). */
-  setArithmetic(arithmetic: 'integer' | 'float'): Promise<Arithmetic>;
+   * policy, the default), 'integer-i16' (the same on i16 operands even where the relaxed
+   * build would take i8) or 'float' (the float path even then); for benchmarks, kept across
+   * policy changes. Returns the arithmetic now in use ('float' for a float model). */
+  setArithmetic(arithmetic: 'integer' | 'integer-i16' | 'float'): Promise<Arithmetic>;
+  /** The engine build this worker loaded and the operands its integer path now uses. */
+  engineBuild(): Promise<EngineBuild>;
   /** CERTIFY for one image; `onProgress(samples done, samples total)` at most every ~100 ms.
    * Synchronous inside the worker: stop it by terminating the worker. */
   certify(index: number, settings: CertifySettings, onProgress: Progress): Promise<CertifiedImage>;

@@ -1,13 +1,15 @@
 // The Web Worker that hosts the wasm engine: the page talks to it only through EngineApi
 // (Comlink RPC), so the UI thread never blocks on computation.
 import * as Comlink from 'comlink';
-import init, { Engine, GpuSession } from '../pkg/bitsmooth.js';
+import type { Engine, GpuSession } from '../pkg/bitsmooth.js';
+import { buildOfWorker } from './wasm-build';
 import { detectGpu } from './gpu/detect';
 import {
   calibrationUrl,
   dataUrl,
   modelUrl,
   type Arithmetic,
+  type EngineBuild,
   type CertifiedDrawing,
   type CertifiedImage,
   type Classification,
@@ -30,7 +32,18 @@ import {
 
 const PROGRESS_MS = 100; // a certification reports after every batch; the page needs far fewer
 
-const ready = init();
+type Wasm = typeof import('../pkg/bitsmooth.js');
+
+/** The build the page chose for its workers (web/wasm-build.ts); both have the same API. */
+async function loadWasm(): Promise<Wasm> {
+  const wasm: Wasm =
+    buildOfWorker(self.name) === 'relaxed-simd'
+      ? await import('../pkg-relaxed/bitsmooth.js')
+      : await import('../pkg/bitsmooth.js');
+  await wasm.default();
+  return wasm;
+}
+const ready = loadWasm();
 let engine: Engine | null = null;
 /** This worker's WebGPU device and executor, once `gpuInit` found them. */
 let gpu: GpuSession | null = null;
@@ -61,8 +74,8 @@ function getGpu(): GpuSession {
 }
 
 async function getEngine(): Promise<Engine> {
-  await ready;
-  engine ??= new Engine();
+  const wasm = await ready;
+  engine ??= new wasm.Engine();
   return engine;
 }
 
@@ -127,8 +140,14 @@ const api: EngineApi = {
 
   async setArithmetic(arithmetic) {
     const e = await getEngine();
-    e.setExecutor(arithmetic === 'float' ? 'fast-float' : 'fast');
+    e.setExecutor(arithmetic === 'float' ? 'fast-float' : arithmetic === 'integer-i16' ? 'fast-i16' : 'fast');
     return e.arithmetic() as Arithmetic;
+  },
+
+  async engineBuild() {
+    const wasm = await ready;
+    const e = await getEngine();
+    return { simd: wasm.wasmSimd() as EngineBuild['simd'], operands: e.operands() as EngineBuild['operands'] };
   },
 
   async certify(index, settings, onProgress) {
@@ -138,9 +157,9 @@ const api: EngineApi = {
   },
 
   async gpuInit() {
-    await ready;
+    const wasm = await ready;
     gpuFound ??= detectGpu(async () => {
-      gpu = await GpuSession.create();
+      gpu = await wasm.GpuSession.create();
     });
     return gpuFound;
   },

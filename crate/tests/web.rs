@@ -231,43 +231,63 @@ fn both_executors_certify_shipped_models_at_their_widths_like_the_native_referen
     }
 }
 
-/// The integer path (SIMD128 `i32x4.dot_i16x8_s` in wasm, AVX2 `vpmaddwd` natively) equals the plain integer reference bit for bit, on both shipped models of the
-/// fixtures at every trained width and a mixed policy, for batches of 1 and 7.
+/// The integer path equals the plain integer reference bit for bit, on both shipped models of
+/// the fixtures at every trained width and a mixed policy, for batches of 1 and 7: on i16
+/// operands (SIMD128 `i32x4.dot_i16x8_s` in wasm, AVX2 `vpmaddwd` natively) and, in the
+/// relaxed-SIMD build (`scripts/test.sh` runs this file's integer tests in it too), on i8
+/// operands (`i32x4.relaxed_dot_i8x16_i7x16_add_s`) wherever the activations fit 7 bits.
 #[wasm_bindgen_test(unsupported = test)]
 fn integer_kernels_equal_the_integer_reference_bit_for_bit() {
-    use bitsmooth::exec::{int_reference, Arithmetic, CpuExecutor};
+    use bitsmooth::exec::CpuExecutor;
+    let relaxed = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
     for (name, _) in POLICY_RUNS {
         let (model, data) = fixture_model(name);
-        let mut exec = CpuExecutor::new(&model).unwrap();
-        assert_eq!(exec.arithmetic(), Arithmetic::Integer, "{name}");
-        // clean images, and noisy copies of image 0 (levels land all over the range)
-        let mut inputs: Vec<f32> = (0..4)
-            .flat_map(|i| data.image(i).iter().map(|&p| f32::from(p) / 255.0))
-            .collect();
-        let copies = bitsmooth::smoothing::NoisyCopies::new(
-            data.image(0),
-            model.meta.sigma,
-            bitsmooth::smoothing::NoiseKey::new(3, 0),
-        )
-        .unwrap();
-        let mut noisy = Vec::new();
-        copies.fill(0..4, &mut noisy);
-        inputs.extend(noisy);
-        let want: Vec<f32> = inputs
-            .chunks_exact(784)
-            .flat_map(|x| int_reference::logits(&model, x).unwrap())
-            .collect();
-        assert_eq!(
-            exec.logits(&inputs[..784], 1).unwrap(),
-            &want[..10],
-            "{name}"
-        );
-        assert_eq!(
-            exec.logits(&inputs[784..], 7).unwrap(),
-            &want[10..],
-            "{name}"
-        );
+        let narrow = fixture_policy(name).act_bits[1..].iter().all(|&a| a <= 7);
+        let default = CpuExecutor::new(&model).unwrap();
+        check_integer_executor(name, &model, &data, default, relaxed && narrow);
+        let wide = CpuExecutor::new(&model).unwrap().with_quads(false);
+        check_integer_executor(name, &model, &data, wide, false);
     }
+}
+
+fn check_integer_executor(
+    name: &str,
+    model: &bitsmooth::model::Model,
+    data: &Dataset,
+    mut exec: bitsmooth::exec::CpuExecutor,
+    i8_expected: bool,
+) {
+    use bitsmooth::exec::{int_reference, Arithmetic};
+    assert_eq!(exec.arithmetic(), Arithmetic::Integer, "{name}");
+    let operands = if i8_expected { "i8" } else { "i16" };
+    assert_eq!(exec.operands(), Some(operands), "{name}");
+    // clean images, and noisy copies of image 0 (levels land all over the range)
+    let mut inputs: Vec<f32> = (0..4)
+        .flat_map(|i| data.image(i).iter().map(|&p| f32::from(p) / 255.0))
+        .collect();
+    let copies = bitsmooth::smoothing::NoisyCopies::new(
+        data.image(0),
+        model.meta.sigma,
+        bitsmooth::smoothing::NoiseKey::new(3, 0),
+    )
+    .unwrap();
+    let mut noisy = Vec::new();
+    copies.fill(0..4, &mut noisy);
+    inputs.extend(noisy);
+    let want: Vec<f32> = inputs
+        .chunks_exact(784)
+        .flat_map(|x| int_reference::logits(model, x).unwrap())
+        .collect();
+    assert_eq!(
+        exec.logits(&inputs[..784], 1).unwrap(),
+        &want[..10],
+        "{name} on {operands}"
+    );
+    assert_eq!(
+        exec.logits(&inputs[784..], 7).unwrap(),
+        &want[10..],
+        "{name} on {operands}"
+    );
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -302,12 +322,31 @@ mod through_the_js_api {
         assert!(moved <= 2, "{integer:?} vs {float:?}");
         engine.set_policy(policy(&[4; 8], &[4; 8])).unwrap();
         assert_eq!(engine.arithmetic(), "float", "kept across a policy change");
+        assert_eq!(engine.operands(), "");
         engine.set_executor("fast").unwrap();
         assert_eq!(engine.arithmetic(), "integer");
+        // 4-bit activations: i8 operands in the relaxed-SIMD build, i16 in the SIMD128 one
+        let relaxed = cfg!(target_feature = "relaxed-simd");
+        let build = bitsmooth::wasm::wasm_simd();
+        assert_eq!(build, if relaxed { "relaxed-simd" } else { "simd128" });
+        assert_eq!(engine.operands(), if relaxed { "i8" } else { "i16" });
+        let counts = engine.noisy_counts(0, 200, 0.25, 9).unwrap();
+        engine.set_executor("fast-i16").unwrap();
+        assert_eq!(
+            (engine.arithmetic().as_str(), engine.operands().as_str()),
+            ("integer", "i16")
+        );
+        assert_eq!(engine.noisy_counts(0, 200, 0.25, 9).unwrap(), counts);
+        engine.set_policy(policy(&[2; 8], &[2; 8])).unwrap();
+        assert_eq!(engine.operands(), "i16", "kept across a policy change");
         engine.set_executor("candle").unwrap();
         assert_eq!(engine.arithmetic(), "candle");
+        assert_eq!(engine.operands(), "");
         let err = message(engine.set_executor("gpu").unwrap_err());
-        assert!(err.contains("fast-float"), "{err}");
+        assert!(
+            err.contains("fast-float") && err.contains("fast-i16"),
+            "{err}"
+        );
     }
 
     #[wasm_bindgen_test]

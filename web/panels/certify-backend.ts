@@ -2,6 +2,7 @@
 // what the browser offers ("WebGPU · SwiftShader (fallback adapter)", or why WebGPU is
 // unavailable) and where the next run will go. Auto takes WebGPU only when the browser gives
 // an adapter and a device.
+import { wasmBuild } from '../engine';
 import type { CertifyPool } from '../pool';
 import type { State, Store } from '../state';
 import type { Backend, BackendChoice, GpuInfo } from '../types';
@@ -19,8 +20,14 @@ const HINT =
 /** Where a run goes and how the page names it. */
 export interface ResolvedBackend {
   backend: Backend;
-  /** "WebGPU · SwiftShader (fallback adapter)" or "CPU · 4 workers". */
+  /** "WebGPU · SwiftShader (fallback adapter)" or "CPU · 4 workers · wasm relaxed SIMD". */
   description: string;
+}
+
+/** The CPU workers, named with the engine build they load ("CPU · 2 workers · wasm relaxed SIMD"). */
+export function cpuBackend(workers: number): ResolvedBackend {
+  const simd = wasmBuild() === 'relaxed-simd' ? 'wasm relaxed SIMD' : 'wasm SIMD128';
+  return { backend: 'cpu', description: `CPU · ${workers} worker${workers > 1 ? 's' : ''} · ${simd}` };
 }
 
 export class CertifyBackend {
@@ -58,7 +65,7 @@ export class CertifyBackend {
 
   /** Where the next CERTIFY run goes. Rejects when WebGPU is forced and unavailable. */
   async resolve(s: State): Promise<ResolvedBackend> {
-    const cpu: ResolvedBackend = { backend: 'cpu', description: `CPU · ${s.workers} worker${s.workers > 1 ? 's' : ''}` };
+    const cpu = cpuBackend(s.workers);
     if (s.backend === 'cpu') return cpu;
     const info = await this.detect();
     if (info.available) return { backend: 'webgpu', description: info.description };

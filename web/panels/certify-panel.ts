@@ -31,7 +31,7 @@ import { CertifyPlot, type Curve } from './certify-plot';
 import { SelectedCertifyView } from './certify-selected';
 import { CertifyProgress } from './certify-progress';
 import { CertifyIrsControls } from './certify-irs';
-import { CertifyBackend, type ResolvedBackend } from './certify-backend';
+import { CertifyBackend, cpuBackend, type ResolvedBackend } from './certify-backend';
 import type { StatusPanel } from './status';
 
 /** Noisy copies per forward pass: large enough to amortise calls, small enough for progress. */
@@ -214,7 +214,7 @@ export class CertifyPanel {
   /** Where a run goes: CERTIFY as the backend control says, IRS on the CPU workers; null (and
    * the reason shown) when the chosen backend is unavailable. */
   private async where(s: State, m: RunModel): Promise<ResolvedBackend | null> {
-    const cpu: ResolvedBackend = { backend: 'cpu', description: `CPU · ${s.workers} worker${s.workers > 1 ? 's' : ''}` };
+    const cpu = cpuBackend(s.workers);
     if (m.nChi !== null) return cpu;
     try {
       return await this.backend.resolve(s);
@@ -314,7 +314,7 @@ export class CertifyPanel {
         progress: (p) => this.progress.update(p),
         fallback: (reason) => {
           run.fallback = { after: run.rows.length, reason };
-          run.ranOn = `${where.description}, then CPU · ${s.workers} worker${s.workers > 1 ? 's' : ''}`;
+          run.ranOn = `${where.description}, then ${cpuBackend(s.workers).description}`;
           this.status.notice(`WebGPU failed after ${run.rows.length} images (${reason}); the run continues on the CPU workers.`);
           this.results.update();
           this.save(run);

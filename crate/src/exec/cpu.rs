@@ -36,8 +36,9 @@ struct Scratch {
     h2: Vec<f32>,
     /// The noisy copies this thread draws for itself ([`CpuExecutor::counts`]).
     noisy: Vec<f32>,
-    /// The maps of the integer path (when the model has one).
-    int: Option<IntScratch>,
+    /// The maps of the integer path (when the model has one), on i16 or on i8 operands.
+    int: Option<IntScratch<i16>>,
+    int8: Option<IntScratch<i8>>,
 }
 
 impl Scratch {
@@ -57,6 +58,7 @@ impl Scratch {
             h2: out(5, 0),
             noisy: Vec::new(),
             int: None,
+            int8: None,
         }
     }
 }
@@ -68,12 +70,18 @@ struct Lowered {
     int_plan: Option<IntPlan>,
     isa: Isa,
     int_isa: IntIsa,
+    /// Run narrow integer plans on i8 operands (relaxed SIMD in wasm built with it).
+    quads: bool,
 }
 
 impl Lowered {
     /// Logits of one image on the integer path where there is one, else the float path.
     fn forward(&self, t: &mut Scratch, image: &[f32], logits: &mut [f32]) {
         match &self.int_plan {
+            Some(ip) if self.quads && ip.narrow => {
+                let scratch = t.int8.get_or_insert_with(|| IntScratch::new(ip));
+                forward_image_int(self.int_isa, ip, scratch, image, logits)
+            }
             Some(ip) => {
                 let scratch = t.int.get_or_insert_with(|| IntScratch::new(ip));
                 forward_image_int(self.int_isa, ip, scratch, image, logits)
@@ -256,6 +264,7 @@ impl CpuExecutor {
                 plan,
                 isa: Isa::detect(),
                 int_isa: IntIsa::detect(),
+                quads: IntIsa::detect().fast_quads(),
             },
             float_only: false,
             logits: Vec::new(),
@@ -301,7 +310,9 @@ impl CpuExecutor {
             false => IntPlan::lower(model, &self.lowered.plan.convs[0])?,
         };
         for t in &mut self.scratch {
-            t.int = None; // the integer maps are sized by the plan
+            // the integer maps are sized by the plan
+            t.int = None;
+            t.int8 = None;
         }
         Ok(())
     }
@@ -310,7 +321,28 @@ impl CpuExecutor {
     pub fn portable(mut self) -> Self {
         self.lowered.isa = Isa::Portable;
         self.lowered.int_isa = IntIsa::Portable;
+        self.lowered.quads = IntIsa::Portable.fast_quads();
         self
+    }
+
+    /// Runs narrow integer plans (activations of at most 7 bits) on i8 operands, or not:
+    /// the default is on where the instruction set has a fast i8 kernel (AVX2; wasm with
+    /// relaxed SIMD). Elsewhere the i8 kernel is scalar, for comparisons.
+    pub fn with_quads(mut self, quads: bool) -> Self {
+        self.lowered.quads = quads;
+        self
+    }
+
+    /// The operands the integer path runs on, where it runs: `"i8"` (a narrow plan with
+    /// i8 kernels), `"i16"`, or `None` on the float path.
+    pub fn operands(&self) -> Option<&'static str> {
+        self.lowered
+            .int_plan
+            .as_ref()
+            .map(|ip| match self.lowered.quads && ip.narrow {
+                true => "i8",
+                false => "i16",
+            })
     }
 
     /// Logits `[batch, 10]` (row-major) of `batch` images given as `[batch, 1, 28, 28]`

@@ -3,8 +3,10 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::int_kernels::avx2;
-use super::int_kernels::{int_conv_portable, int_linear_portable, IntDest, IntEpilogue};
-use super::int_plan::{IntConvPlan, IntLinearPlan, IntPlan};
+use super::int_kernels::{
+    int_conv_portable, int_conv_quads, int_linear_portable, int_linear_quads, IntDest, IntEpilogue,
+};
+use super::int_plan::{IntConvPlan, IntLinearPlan, IntPlan, Operand, PAIR};
 #[cfg(target_arch = "x86_64")]
 use super::kernels::avx2 as float_avx2;
 use super::kernels::{stem_portable, StemRow, STEM_CHANNELS, STEM_SIDE};
@@ -17,9 +19,12 @@ const BORDER: usize = 1;
 /// How a tile of the integer kernels is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IntIsa {
-    /// SSE2 `pmaddwd` on x86-64, SIMD128 `i32x4.dot_i16x8_s` in wasm, scalar elsewhere.
+    /// i16: SSE2 `pmaddwd` on x86-64, SIMD128 `i32x4.dot_i16x8_s` in wasm, scalar elsewhere;
+    /// i8: `i32x4.relaxed_dot_i8x16_i7x16_add_s` in wasm built with relaxed SIMD, scalar
+    /// elsewhere.
     Portable,
-    /// `vpmaddwd` (x86-64 with AVX2, detected at run time).
+    /// `vpmaddwd` on i16, `vpmaddubsw` + `vpmaddwd` on i8 (x86-64 with AVX2, detected at
+    /// run time).
     #[cfg(target_arch = "x86_64")]
     Avx2,
 }
@@ -31,24 +36,6 @@ impl IntIsa {
             return IntIsa::Avx2;
         }
         IntIsa::Portable
-    }
-
-    fn conv(self, layer: &IntConvPlan, input: &[i16], epi: &mut IntEpilogue) {
-        match self {
-            IntIsa::Portable => int_conv_portable(layer, input, BORDER, epi),
-            // SAFETY: `IntIsa::Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
-            #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 => unsafe { avx2::int_conv(layer, input, BORDER, epi) },
-        }
-    }
-
-    fn linear(self, layer: &IntLinearPlan, levels: &[i16], logits: &mut [f32]) {
-        match self {
-            IntIsa::Portable => int_linear_portable(layer, levels, logits),
-            // SAFETY: as in `conv`.
-            #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 => unsafe { avx2::int_linear(layer, levels, logits) },
-        }
     }
 
     /// The float stem, without fused multiply-adds (its output decides the first levels, so
@@ -63,26 +50,87 @@ impl IntIsa {
     }
 }
 
-fn level_map(side: usize, channels: usize, border: usize) -> Vec<i16> {
-    vec![0; (side + 2 * border).pow(2) * channels]
+/// The kernels of one operand type.
+pub trait IntKernels: Operand {
+    fn conv(isa: IntIsa, layer: &IntConvPlan, input: &[Self], epi: &mut IntEpilogue<Self>);
+    fn linear(isa: IntIsa, layer: &IntLinearPlan, levels: &[Self], logits: &mut [f32]);
+}
+
+impl IntKernels for i16 {
+    fn conv(isa: IntIsa, layer: &IntConvPlan, input: &[i16], epi: &mut IntEpilogue<i16>) {
+        match isa {
+            IntIsa::Portable => int_conv_portable(layer, input, BORDER, epi),
+            // SAFETY: `IntIsa::Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx2 => unsafe { avx2::int_conv(layer, input, BORDER, epi) },
+        }
+    }
+
+    fn linear(isa: IntIsa, layer: &IntLinearPlan, levels: &[i16], logits: &mut [f32]) {
+        match isa {
+            IntIsa::Portable => int_linear_portable(layer, levels, logits),
+            // SAFETY: as in `conv`.
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx2 => unsafe { avx2::int_linear(layer, levels, logits) },
+        }
+    }
+}
+
+impl IntKernels for i8 {
+    fn conv(isa: IntIsa, layer: &IntConvPlan, input: &[i8], epi: &mut IntEpilogue<i8>) {
+        match isa {
+            IntIsa::Portable => int_conv_quads(layer, input, BORDER, epi),
+            // SAFETY: as for i16.
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx2 => unsafe { avx2::int_conv_quads(layer, input, BORDER, epi) },
+        }
+    }
+
+    fn linear(isa: IntIsa, layer: &IntLinearPlan, levels: &[i8], logits: &mut [f32]) {
+        match isa {
+            IntIsa::Portable => int_linear_quads(layer, levels, logits),
+            // SAFETY: as for i16.
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx2 => unsafe { avx2::int_linear_quads(layer, levels, logits) },
+        }
+    }
+}
+
+impl IntIsa {
+    /// Whether narrow plans run on i8 operands by default: where the i8 kernel is faster
+    /// than the i16 one (relaxed SIMD in wasm built with it; AVX2 natively). The portable
+    /// i8 kernel elsewhere is scalar, kept as a reference for comparisons.
+    pub fn fast_quads(self) -> bool {
+        match self {
+            IntIsa::Portable => {
+                cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))
+            }
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx2 => true,
+        }
+    }
+}
+
+fn level_map<T: Operand>(side: usize, channels: usize, border: usize) -> Vec<T> {
+    vec![T::default(); (side + 2 * border).pow(2) * channels]
 }
 
 /// One image's maps on the integer path: float where a value is not quantized (image, stem
 /// output, shortcut outputs), levels elsewhere (`_k`: the input of layer k).
-pub struct IntScratch {
+pub struct IntScratch<T> {
     x: Vec<f32>,
-    h0_1: Vec<i16>,
-    h0_3: Vec<i16>,
+    h0_1: Vec<T>,
+    h0_3: Vec<T>,
     s1: Vec<f32>,
-    a1: Vec<i16>,
-    h1_4: Vec<i16>,
-    h1_6: Vec<i16>,
+    a1: Vec<T>,
+    h1_4: Vec<T>,
+    h1_6: Vec<T>,
     s2: Vec<f32>,
-    b1: Vec<i16>,
-    h2: Vec<i16>,
+    b1: Vec<T>,
+    h2: Vec<T>,
 }
 
-impl IntScratch {
+impl<T: Operand> IntScratch<T> {
     pub fn new(plan: &IntPlan) -> Self {
         let c = &plan.convs; // c[i - 1] is layer i
         let stem = (plan.stem.out_side, plan.stem.cout);
@@ -104,7 +152,7 @@ impl IntScratch {
 }
 
 /// A level map destination with the usual border.
-fn levels(buf: &mut [i16], quant: Quantizer) -> IntDest<'_> {
+fn levels<T>(buf: &mut [T], quant: Quantizer) -> IntDest<'_, T> {
     IntDest::Levels {
         buf,
         border: BORDER,
@@ -113,30 +161,35 @@ fn levels(buf: &mut [i16], quant: Quantizer) -> IntDest<'_> {
 }
 
 /// One integer convolution and its epilogue.
-fn run(
+fn run<T: IntKernels>(
     isa: IntIsa,
     layer: &IntConvPlan,
-    input: &[i16],
+    input: &[T],
     residual: Option<&[f32]>,
     relu: bool,
-    dests: &mut [IntDest],
+    dests: &mut [IntDest<T>],
 ) {
     let mut epi = IntEpilogue {
         residual,
         relu,
         dests,
     };
-    isa.conv(layer, input, &mut epi);
+    T::conv(isa, layer, input, &mut epi);
 }
 
-/// Logits of one image (784 values) into `logits` (10 values), on the integer path.
-pub fn forward_image_int(
+/// Logits of one image (784 values) into `logits` (10 values), on the integer path with
+/// operands `T` (i8 only for a narrow plan).
+pub fn forward_image_int<T: IntKernels>(
     isa: IntIsa,
     plan: &IntPlan,
-    t: &mut IntScratch,
+    t: &mut IntScratch<T>,
     image: &[f32],
     logits: &mut [f32],
 ) {
+    assert!(
+        T::STEP == PAIR || plan.narrow,
+        "i8 operands need levels of at most 7 bits"
+    );
     let (c, q) = (&plan.convs, &plan.levels);
     let width = IMAGE_SIDE + 2 * BORDER;
     for (row, pixels) in image.chunks_exact(IMAGE_SIDE).enumerate() {
@@ -155,9 +208,9 @@ pub fn forward_image_int(
         ] {
             // levels in the row's channel-major order (one flat, vectorised loop), then
             // interleaved into the NHWC map
-            let mut levels = [0i16; STEM_SIDE * STEM_CHANNELS];
+            let mut levels = [T::default(); STEM_SIDE * STEM_CHANNELS];
             for (l, &v) in levels.iter_mut().zip(values) {
-                *l = q.level_i16(v);
+                *l = T::from_level(q.level_i16(v));
             }
             for (ch, levels) in levels.chunks_exact(STEM_SIDE).enumerate() {
                 for (ox, &l) in levels.iter().enumerate() {
@@ -214,5 +267,5 @@ pub fn forward_image_int(
         quant: q[7],
     };
     run(isa, &c[4], &t.b1, Some(&t.s2), true, &mut [head]);
-    isa.linear(&plan.fc, &t.h2, logits);
+    T::linear(isa, &plan.fc, &t.h2, logits);
 }

@@ -23,9 +23,63 @@ use crate::model::{architecture, IntegerWeights, LayerKind, Model, NUM_CLASSES};
 /// Output channels per block of an integer convolution (every layer after the stem has a
 /// multiple of 16).
 pub const INT_BLOCK: usize = 16;
-/// Input channels multiplied per step: a pair of i16 per i32 lane (`pmaddwd`,
+/// Input channels multiplied per step on i16: a pair per i32 lane (`pmaddwd`,
 /// `i32x4.dot_i16x8_s`).
 pub const PAIR: usize = 2;
+/// Input channels multiplied per step on i8: four per i32 lane
+/// (`i32x4.relaxed_dot_i8x16_i7x16_add_s`).
+pub const QUAD: usize = 4;
+/// The largest level that fits the 7-bit operand of the relaxed dot product.
+pub const NARROW_HI: f32 = 127.0;
+
+/// The integer type of a kernel's operands (levels and weights alike): i16 with pairs of
+/// input channels per step, or i8 with quads — the latter only for plans whose levels all
+/// fit 7 bits ([`IntPlan::narrow`]), where the relaxed dot product is exact.
+pub trait Operand: Copy + Default + Send + Sync + 'static {
+    /// Input channels per step.
+    const STEP: usize;
+    fn from_level(level: i16) -> Self;
+    fn widen(self) -> i32;
+    fn conv_weights(layer: &IntConvPlan) -> &[Self];
+    fn linear_weights(layer: &IntLinearPlan) -> &[Self];
+}
+
+impl Operand for i16 {
+    const STEP: usize = PAIR;
+    #[inline(always)]
+    fn from_level(level: i16) -> Self {
+        level
+    }
+    #[inline(always)]
+    fn widen(self) -> i32 {
+        self as i32
+    }
+    fn conv_weights(layer: &IntConvPlan) -> &[Self] {
+        &layer.weights
+    }
+    fn linear_weights(layer: &IntLinearPlan) -> &[Self] {
+        &layer.weights
+    }
+}
+
+impl Operand for i8 {
+    const STEP: usize = QUAD;
+    /// Exact for the levels of a narrow plan (0..=127).
+    #[inline(always)]
+    fn from_level(level: i16) -> Self {
+        level as i8
+    }
+    #[inline(always)]
+    fn widen(self) -> i32 {
+        self as i32
+    }
+    fn conv_weights(layer: &IntConvPlan) -> &[Self] {
+        &layer.quads
+    }
+    fn linear_weights(layer: &IntLinearPlan) -> &[Self] {
+        &layer.quads
+    }
+}
 
 /// One convolution after the stem, on levels.
 #[derive(Clone, Debug)]
@@ -40,6 +94,8 @@ pub struct IntConvPlan {
     /// Integer weights as `[cout / 16][ky][kx][cin / 2][16][2]` (i16: the kernels widen
     /// nothing in the inner loop).
     pub weights: Vec<i16>,
+    /// The same as `[cout / 16][ky][kx][cin / 4][16][4]` i8 in a narrow plan, else empty.
+    pub quads: Vec<i8>,
     /// `(s_a · s_w[o]) · γ/√(var + ε)` per output channel.
     pub multiplier: Vec<f32>,
     /// `β − mean · γ/√(var + ε)` per output channel.
@@ -52,6 +108,8 @@ pub struct IntLinearPlan {
     pub inputs: usize,
     /// `[inputs / 2][FC_LANES][2]`; outputs ≥ 10 zero.
     pub weights: Vec<i16>,
+    /// The same as `[inputs / 4][FC_LANES][4]` i8 in a narrow plan, else empty.
+    pub quads: Vec<i8>,
     pub multiplier: [f32; FC_LANES],
     pub bias: [f32; FC_LANES],
 }
@@ -66,6 +124,9 @@ pub struct IntPlan {
     /// The input quantizer of every layer (index = layer; `levels[0]` is unused).
     pub levels: Vec<Quantizer>,
     pub fc: IntLinearPlan,
+    /// Every level fits 7 bits (activations of at most 7 bits): the i8 operands
+    /// (`quads`) are lowered and exact.
+    pub narrow: bool,
 }
 
 impl IntPlan {
@@ -105,17 +166,25 @@ impl IntPlan {
                 _ => return Ok(None),
             }
         }
+        let narrow = levels[1..].iter().all(|q| q.hi <= NARROW_HI);
         let mut convs = Vec::new();
         for i in 1..n - 1 {
             debug_assert_eq!(model.layers[i].kind, LayerKind::Conv);
-            convs.push(lower_int_conv(model, i, ints[i - 1], levels[i].scale)?);
+            convs.push(lower_int_conv(
+                model,
+                i,
+                ints[i - 1],
+                levels[i].scale,
+                narrow,
+            )?);
         }
-        let fc = lower_int_linear(model, n - 1, ints[n - 2], levels[n - 1].scale)?;
+        let fc = lower_int_linear(model, n - 1, ints[n - 2], levels[n - 1].scale, narrow)?;
         Ok(Some(Self {
             stem: stem.clone(),
             convs,
             levels,
             fc,
+            narrow,
         }))
     }
 }
@@ -136,35 +205,51 @@ fn matches(iw: &IntegerWeights, weights: &[f32]) -> bool {
         .all(|(j, (&q, &w))| (lo..=hi).contains(&(q as i32)) && q as f32 * iw.scales[j / per] == w)
 }
 
-fn lower_int_conv(
-    model: &Model,
-    i: usize,
-    iw: &IntegerWeights,
-    input_scale: f32,
-) -> Result<IntConvPlan> {
-    let spec = &model.layers[i];
-    let (cin, cout, k) = (spec.in_channels, spec.out_channels, spec.kernel);
-    if !cout.is_multiple_of(INT_BLOCK) || !cin.is_multiple_of(PAIR) {
-        return Err(crate::error::Error::Model(format!(
-            "layer {}: {cin} → {cout} channels do not fit the integer kernels",
-            spec.name
-        )));
-    }
-    let (bn_scale, shift) = fold_batch_norm(model.bn_for(i), cout, &spec.name)?;
-    let mut weights = vec![0i16; iw.q.len()];
+/// Conv weights `[cout][cin][k][k]` interleaved as `[cout / 16][ky][kx][cin / step][16][step]`.
+fn interleave_conv<T: From<i8> + Copy + Default>(
+    q: &[i8],
+    (cout, cin, k): (usize, usize, usize),
+    step: usize,
+) -> Vec<T> {
+    let mut out = vec![T::default(); q.len()];
     for o in 0..cout {
         for ci in 0..cin {
             for ky in 0..k {
                 for kx in 0..k {
                     let src = ((o * cin + ci) * k + ky) * k + kx;
                     let tap = (o / INT_BLOCK * k + ky) * k + kx;
-                    let dst = ((tap * (cin / PAIR) + ci / PAIR) * INT_BLOCK + o % INT_BLOCK) * PAIR
-                        + ci % PAIR;
-                    weights[dst] = iw.q[src] as i16;
+                    let dst = ((tap * (cin / step) + ci / step) * INT_BLOCK + o % INT_BLOCK) * step
+                        + ci % step;
+                    out[dst] = T::from(q[src]);
                 }
             }
         }
     }
+    out
+}
+
+fn lower_int_conv(
+    model: &Model,
+    i: usize,
+    iw: &IntegerWeights,
+    input_scale: f32,
+    narrow: bool,
+) -> Result<IntConvPlan> {
+    let spec = &model.layers[i];
+    let (cin, cout, k) = (spec.in_channels, spec.out_channels, spec.kernel);
+    if !cout.is_multiple_of(INT_BLOCK) || !cin.is_multiple_of(QUAD) {
+        return Err(crate::error::Error::Model(format!(
+            "layer {}: {cin} → {cout} channels do not fit the integer kernels",
+            spec.name
+        )));
+    }
+    let (bn_scale, shift) = fold_batch_norm(model.bn_for(i), cout, &spec.name)?;
+    let shape = (cout, cin, k);
+    let weights = interleave_conv(&iw.q, shape, PAIR);
+    let quads = match narrow {
+        true => interleave_conv(&iw.q, shape, QUAD),
+        false => Vec::new(),
+    };
     let multiplier = (0..cout)
         .map(|o| (input_scale * iw.scales[o]) * bn_scale[o])
         .collect();
@@ -177,6 +262,7 @@ fn lower_int_conv(
         in_side: spec.in_hw[0],
         out_side: spec.out_hw[0],
         weights,
+        quads,
         multiplier,
         shift,
     })
@@ -187,26 +273,37 @@ fn lower_int_linear(
     i: usize,
     iw: &IntegerWeights,
     input_scale: f32,
+    narrow: bool,
 ) -> Result<IntLinearPlan> {
     let inputs = model.layers[i].in_channels;
     let last_conv = &model.layers[i - 2];
     let (channels, side) = (last_conv.out_channels, last_conv.out_hw[0]);
     let b = values(&model.fc_bias)?;
-    if b.len() != NUM_CLASSES || channels * side * side != inputs || !inputs.is_multiple_of(PAIR) {
+    if b.len() != NUM_CLASSES || channels * side * side != inputs || !inputs.is_multiple_of(QUAD) {
         return Err(crate::error::Error::Model(
             "fc layer of the wrong size".into(),
         ));
     }
-    let mut weights = vec![0i16; inputs * FC_LANES];
-    for o in 0..NUM_CLASSES {
-        for c in 0..channels {
-            for pixel in 0..side * side {
-                let nhwc = pixel * channels + c;
-                weights[((nhwc / PAIR) * FC_LANES + o) * PAIR + nhwc % PAIR] =
-                    iw.q[o * inputs + c * side * side + pixel] as i16;
+    // fc weights `[10][c][h][w]` interleaved as `[inputs / step][FC_LANES][step]`, inputs in
+    // NHWC order
+    let interleave = |step: usize| {
+        let mut out = vec![0i8; inputs * FC_LANES];
+        for o in 0..NUM_CLASSES {
+            for c in 0..channels {
+                for pixel in 0..side * side {
+                    let nhwc = pixel * channels + c;
+                    out[((nhwc / step) * FC_LANES + o) * step + nhwc % step] =
+                        iw.q[o * inputs + c * side * side + pixel];
+                }
             }
         }
-    }
+        out
+    };
+    let weights = interleave(PAIR).into_iter().map(i16::from).collect();
+    let quads = match narrow {
+        true => interleave(QUAD),
+        false => Vec::new(),
+    };
     let mut multiplier = [0.0; FC_LANES];
     let mut bias = [0.0; FC_LANES];
     for o in 0..NUM_CLASSES {
@@ -216,6 +313,7 @@ fn lower_int_linear(
     Ok(IntLinearPlan {
         inputs,
         weights,
+        quads,
         multiplier,
         bias,
     })

@@ -6,16 +6,26 @@ use super::{int_reference, Arithmetic, CpuExecutor};
 use crate::quant::Policy;
 use crate::smoothing::{self, CertifyParams, NoiseKey};
 
-/// Every build of the integer path: the detected one (AVX2 here), the portable one, and
-/// either on two threads.
-fn integer_executors(model: &crate::model::Model) -> Vec<CpuExecutor> {
-    let execs = vec![
-        CpuExecutor::new(model).unwrap(),
-        CpuExecutor::new(model).unwrap().portable(),
-        CpuExecutor::new(model).unwrap().with_threads(2),
-        CpuExecutor::new(model).unwrap().portable().with_threads(2),
+/// Every build of the integer path and whether it takes i8 operands for narrow plans: the
+/// detected one (AVX2 here: i8 by `vpmaddubsw`), AVX2 on i16, the portable one (SSE2 on i16),
+/// the portable one on i8 (scalar, the relaxed-SIMD layout), and each on two threads.
+fn integer_executors(model: &crate::model::Model) -> Vec<(CpuExecutor, bool)> {
+    let avx2 = std::arch::is_x86_feature_detected!("avx2");
+    type Build = fn(CpuExecutor) -> CpuExecutor;
+    let builds: [(Build, bool); 4] = [
+        (|e| e, avx2),
+        (|e| e.with_quads(false), false),
+        (|e| e.portable(), false),
+        (|e| e.portable().with_quads(true), true),
     ];
-    for e in &execs {
+    let mut execs = Vec::new();
+    for threads in [1, 2] {
+        for (build, quads) in builds {
+            let exec = build(CpuExecutor::new(model).unwrap()).with_threads(threads);
+            execs.push((exec, quads));
+        }
+    }
+    for (e, _) in &execs {
         assert_eq!(e.arithmetic(), Arithmetic::Integer);
     }
     execs
@@ -38,9 +48,18 @@ fn integer_kernels_equal_the_integer_reference_bit_for_bit_on_every_shipped_mode
                 .chunks_exact(784)
                 .flat_map(|x| int_reference::logits(&model, x).unwrap())
                 .collect();
-            for (e, exec) in execs.iter_mut().enumerate() {
+            // Activations of at most 7 bits after the stem: the i8 operands apply.
+            let narrow = policy.act_bits[1..].iter().all(|&a| a <= 7);
+            for (e, (exec, quads)) in execs.iter_mut().enumerate() {
                 exec.reload(&model).unwrap();
                 assert_eq!(exec.arithmetic(), Arithmetic::Integer);
+                let i8_expected = narrow && *quads;
+                assert_eq!(
+                    exec.operands(),
+                    Some(if i8_expected { "i8" } else { "i16" }),
+                    "{name} {} executor {e}",
+                    label(policy)
+                );
                 let got = exec.logits(&inputs[..784], 1).unwrap().to_vec();
                 assert_eq!(
                     got,

@@ -11,7 +11,7 @@
 //! layer shape and instruction set ([`conv_portable`], [`avx2::conv`]): inlined all together
 //! into one large function, LLVM no longer vectorises the register tile.
 
-use super::plan::{ConvPlan, LinearPlan, Quantizer, FC_LANES};
+use super::plan::{relu, ConvPlan, LinearPlan, Quantizer, FC_LANES};
 
 /// How `acc + a·b` is computed: two roundings (portable), or one fused multiply-add where
 /// the instruction set has it (then `mul_add` compiles to a single instruction).
@@ -152,7 +152,7 @@ fn store<const CB: usize>(
         }
         if epi.relu {
             for x in &mut v {
-                *x = x.max(0.0);
+                *x = relu(*x);
             }
         }
         let (oy, ox) = (q / out_side, q % out_side);
@@ -228,7 +228,7 @@ pub fn stem<M: MulAdd>(
         }
         for (acc, &shift) in acc.iter_mut().zip(shift) {
             for a in acc.iter_mut() {
-                *a = (*a + shift).max(0.0);
+                *a = relu(*a + shift);
             }
         }
         write(oy, &acc);

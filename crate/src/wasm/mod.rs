@@ -37,6 +37,21 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Which SIMD this build of the engine was compiled with: `"relaxed-simd"` (the page loads
+/// it where the browser validates relaxed-SIMD code), `"simd128"` (the fallback) or
+/// `"scalar"`.
+#[wasm_bindgen(js_name = wasmSimd)]
+pub fn wasm_simd() -> String {
+    if cfg!(target_feature = "relaxed-simd") {
+        "relaxed-simd"
+    } else if cfg!(target_feature = "simd128") {
+        "simd128"
+    } else {
+        "scalar"
+    }
+    .into()
+}
+
 fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
@@ -283,24 +298,28 @@ impl Engine {
     }
 
     /// Runs classification on `"fast"` (the default: our executor, on the integer path where
-    /// the policy has one), `"fast-float"` (our executor on the float path even then, for
-    /// comparisons; kept across policy changes) or `"candle"` (the reference model, to check
-    /// the executor against).
+    /// the policy has one, on i8 operands where the build has relaxed SIMD and the
+    /// activations fit 7 bits), `"fast-i16"` (the integer path on i16 operands even then),
+    /// `"fast-float"` (our executor on the float path even where the integer path applies)
+    /// or `"candle"` (the reference model, to check the executor against). The comparison
+    /// choices are kept across policy changes.
     #[wasm_bindgen(js_name = setExecutor)]
     pub fn set_executor(&mut self, name: &str) -> Result<(), JsError> {
-        let (candle, float_path) = match name {
-            "fast" => (false, false),
-            "fast-float" => (false, true),
-            "candle" => (true, false),
+        let (candle, float_path, wide) = match name {
+            "fast" => (false, false, false),
+            "fast-i16" => (false, false, true),
+            "fast-float" => (false, true, false),
+            "candle" => (true, false, false),
             other => {
                 return Err(js_err(Error::Invalid(format!(
-                    "the executor is \"fast\", \"fast-float\" or \"candle\", got {other:?}"
+                    "the executor is \"fast\", \"fast-i16\", \"fast-float\" or \"candle\", got {other:?}"
                 ))))
             }
         };
         self.candle = candle;
         let make = |m: &Model| {
             let exec = CpuExecutor::new(m)?;
+            let exec = if wide { exec.with_quads(false) } else { exec };
             Ok::<_, crate::Error>(if float_path { exec.float_path() } else { exec })
         };
         self.fast = self.model.as_ref().map(make).transpose().map_err(js_err)?;
@@ -321,6 +340,15 @@ impl Engine {
             (_, true) => "candle",
             (Some(f), false) if f.arithmetic() == crate::exec::Arithmetic::Integer => "integer",
             _ => "float",
+        }
+        .into()
+    }
+
+    /// The operands of the integer path where it runs (`"i8"` or `"i16"`), else `""`.
+    pub fn operands(&self) -> String {
+        match (&self.fast, self.candle) {
+            (Some(f), false) => f.operands().unwrap_or(""),
+            _ => "",
         }
         .into()
     }
