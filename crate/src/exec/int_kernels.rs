@@ -12,7 +12,7 @@
 //! convolution output < 2³¹), so every build gives the same accumulators; the epilogue is
 //! the same scalar float code everywhere. A tile is `PX` output pixels × 16 channels.
 
-use super::int_plan::{IntConvPlan, IntLinearPlan, Operand, INT_BLOCK, PAIR, QUAD};
+use super::int_plan::{IntConvPlan, IntLinearPlan, Operand, INT_BLOCK, PAIR};
 use super::kernels::tile_bases;
 use super::plan::{relu, Quantizer};
 
@@ -73,6 +73,7 @@ pub fn tile_portable<T: Operand, const PX: usize>(a: &TileArgs<T, PX>) -> Tile<P
 #[cfg(target_arch = "x86_64")]
 pub mod avx2 {
     use super::*;
+    use crate::exec::int_plan::QUAD;
     use std::arch::x86_64::*;
 
     /// # Safety
@@ -290,6 +291,7 @@ pub mod simd128 {
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 pub mod relaxed {
     use super::*;
+    use crate::exec::int_plan::QUAD;
     use std::arch::wasm32::*;
 
     #[inline(always)]

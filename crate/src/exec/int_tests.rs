@@ -10,7 +10,10 @@ use crate::smoothing::{self, CertifyParams, NoiseKey};
 /// detected one (AVX2 here: i8 by `vpmaddubsw`), AVX2 on i16, the portable one (SSE2 on i16),
 /// the portable one on i8 (scalar, the relaxed-SIMD layout), and each on two threads.
 fn integer_executors(model: &crate::model::Model) -> Vec<(CpuExecutor, bool)> {
+    #[cfg(target_arch = "x86_64")]
     let avx2 = std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx2 = false;
     type Build = fn(CpuExecutor) -> CpuExecutor;
     let builds: [(Build, bool); 4] = [
         (|e| e, avx2),
