@@ -326,8 +326,8 @@ impl CpuExecutor {
     }
 
     /// Runs narrow integer plans (activations of at most 7 bits) on i8 operands, or not:
-    /// the default is on where the instruction set has a fast i8 kernel (AVX2; wasm with
-    /// relaxed SIMD). Elsewhere the i8 kernel is scalar, for comparisons.
+    /// the default is on where the i8 kernel is the faster one (wasm with relaxed SIMD);
+    /// elsewhere it is there for comparisons (AVX2 `vpmaddubsw`, or scalar).
     pub fn with_quads(mut self, quads: bool) -> Self {
         self.lowered.quads = quads;
         self

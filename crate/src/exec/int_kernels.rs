@@ -69,34 +69,38 @@ pub fn tile_portable<T: Operand, const PX: usize>(a: &TileArgs<T, PX>) -> Tile<P
     acc
 }
 
-/// The AVX2 tile: one `vpmaddwd` per 8 output channels and pixel per input-channel pair.
+/// The AVX2 tiles: `vpmaddwd` on i16 operands, `vpmaddubsw` + `vpmaddwd` on i8.
 #[cfg(target_arch = "x86_64")]
 pub mod avx2 {
     use super::*;
-    use crate::exec::int_plan::QUAD;
     use std::arch::x86_64::*;
 
-    /// # Safety
-    /// The processor must have AVX2 (`is_x86_feature_detected!("avx2")`).
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn tile<const PX: usize>(a: &TileArgs<i16, PX>) -> Tile<PX> {
+    /// The AVX2 tile of either operand type: per group of `T::STEP` input channels, their
+    /// levels (4 bytes) broadcast to every lane and `dot` with 8 output channels' weights
+    /// into eight i32 sums, twice for the 16 channels of a block.
+    #[inline(always)]
+    unsafe fn tile_by<T: Operand, const PX: usize>(
+        a: &TileArgs<T, PX>,
+        dot: impl Fn(__m256i, __m256i) -> __m256i,
+    ) -> Tile<PX> {
         a.check();
-        let (k, cin) = (a.kernel, a.cin);
+        let (k, cin, step) = (a.kernel, a.cin, T::STEP);
         let mut acc = [[_mm256_setzero_si256(); 2]; PX];
         let input = a.input.as_ptr();
         for ky in 0..k {
             for kx in 0..k {
                 let tap = (ky * a.in_width + kx) * cin;
                 let w_tap = a.weights.as_ptr().add((ky * k + kx) * cin * INT_BLOCK);
-                for pair in 0..cin / PAIR {
-                    let w = w_tap.add(pair * PAIR * INT_BLOCK) as *const __m256i;
+                for group in 0..cin / step {
+                    let w = w_tap.add(group * step * INT_BLOCK) as *const __m256i;
                     let (w0, w1) = (_mm256_loadu_si256(w), _mm256_loadu_si256(w.add(1)));
                     for (acc, &b) in acc.iter_mut().zip(&a.base) {
-                        // SAFETY: `check` bounds every read of the tile.
-                        let x = (input.add(b + tap + PAIR * pair) as *const i32).read_unaligned();
+                        // SAFETY: `check` bounds every read of the tile; a group of levels is
+                        // 4 bytes (2 × i16 or 4 × i8).
+                        let x = (input.add(b + tap + step * group) as *const i32).read_unaligned();
                         let x = _mm256_set1_epi32(x);
-                        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(x, w0));
-                        acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(x, w1));
+                        acc[0] = _mm256_add_epi32(acc[0], dot(x, w0));
+                        acc[1] = _mm256_add_epi32(acc[1], dot(x, w1));
                     }
                 }
             }
@@ -107,6 +111,15 @@ pub mod avx2 {
             _mm256_storeu_si256(out.as_mut_ptr().add(8) as *mut __m256i, acc[1]);
         }
         out
+    }
+
+    /// The tile on i16 operands: one `vpmaddwd` per 8 output channels and pixel per pair.
+    ///
+    /// # Safety
+    /// The processor must have AVX2 (`is_x86_feature_detected!("avx2")`).
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn tile<const PX: usize>(a: &TileArgs<i16, PX>) -> Tile<PX> {
+        tile_by(a, |x, w| _mm256_madd_epi16(x, w))
     }
 
     /// [`int_conv`](super::int_conv) with this tile, its epilogue compiled for AVX2 too.
@@ -141,36 +154,10 @@ pub mod avx2 {
     /// As [`tile`].
     #[target_feature(enable = "avx2")]
     pub unsafe fn tile_quads<const PX: usize>(a: &TileArgs<i8, PX>) -> Tile<PX> {
-        a.check();
-        let (k, cin) = (a.kernel, a.cin);
         let ones = _mm256_set1_epi16(1);
-        let mut acc = [[_mm256_setzero_si256(); 2]; PX];
-        let input = a.input.as_ptr();
-        for ky in 0..k {
-            for kx in 0..k {
-                let tap = (ky * a.in_width + kx) * cin;
-                let w_tap = a.weights.as_ptr().add((ky * k + kx) * cin * INT_BLOCK);
-                for quad in 0..cin / QUAD {
-                    let w = w_tap.add(quad * QUAD * INT_BLOCK) as *const __m256i;
-                    let (w0, w1) = (_mm256_loadu_si256(w), _mm256_loadu_si256(w.add(1)));
-                    for (acc, &b) in acc.iter_mut().zip(&a.base) {
-                        // SAFETY: `check` bounds every read of the tile.
-                        let x = (input.add(b + tap + QUAD * quad) as *const i32).read_unaligned();
-                        let x = _mm256_set1_epi32(x);
-                        let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(x, w0), ones);
-                        let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(x, w1), ones);
-                        acc[0] = _mm256_add_epi32(acc[0], p0);
-                        acc[1] = _mm256_add_epi32(acc[1], p1);
-                    }
-                }
-            }
-        }
-        let mut out = [[0i32; INT_BLOCK]; PX];
-        for (out, acc) in out.iter_mut().zip(&acc) {
-            _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, acc[0]);
-            _mm256_storeu_si256(out.as_mut_ptr().add(8) as *mut __m256i, acc[1]);
-        }
-        out
+        tile_by(a, |x, w| {
+            _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), ones)
+        })
     }
 
     /// [`int_conv`](super::int_conv) on i8 operands with [`tile_quads`].

@@ -7,17 +7,13 @@ use crate::quant::Policy;
 use crate::smoothing::{self, CertifyParams, NoiseKey};
 
 /// Every build of the integer path and whether it takes i8 operands for narrow plans: the
-/// detected one (AVX2 here: i8 by `vpmaddubsw`), AVX2 on i16, the portable one (SSE2 on i16),
+/// detected one (AVX2 here, i16), AVX2 on i8 (`vpmaddubsw`), the portable one (SSE2 on i16),
 /// the portable one on i8 (scalar, the relaxed-SIMD layout), and each on two threads.
 fn integer_executors(model: &crate::model::Model) -> Vec<(CpuExecutor, bool)> {
-    #[cfg(target_arch = "x86_64")]
-    let avx2 = std::arch::is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    let avx2 = false;
     type Build = fn(CpuExecutor) -> CpuExecutor;
     let builds: [(Build, bool); 4] = [
-        (|e| e, avx2),
-        (|e| e.with_quads(false), false),
+        (|e| e, false),
+        (|e| e.with_quads(true), true),
         (|e| e.portable(), false),
         (|e| e.portable().with_quads(true), true),
     ];
