@@ -38,12 +38,27 @@ impl IntIsa {
         IntIsa::Portable
     }
 
+    /// Whether narrow plans run on i8 operands by default: where the i8 kernel measured
+    /// faster than the i16 one — relaxed SIMD in wasm built with it (1.45×). Not on AVX2:
+    /// interleaved A/B runs on this project's Xeon gave `vpmaddubsw` 0.89× `vpmaddwd` at w4a4
+    /// (docs/benchmarks.md), so that kernel is there for comparisons (`with_quads(true)`),
+    /// like the portable i8 kernel (scalar) elsewhere.
+    pub fn fast_quads(self) -> bool {
+        match self {
+            IntIsa::Portable => {
+                cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))
+            }
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx2 => false,
+        }
+    }
+
     /// The float stem, without fused multiply-adds (its output decides the first levels, so
     /// every build must compute it alike): 8-wide on AVX2, else the portable build.
     fn stem(self, layer: &ConvPlan, input: &[f32], write: impl FnMut(usize, &StemRow)) {
         match self {
             IntIsa::Portable => stem_portable(layer, input, BORDER, write),
-            // SAFETY: as in `conv`.
+            // SAFETY: `IntIsa::Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
             #[cfg(target_arch = "x86_64")]
             IntIsa::Avx2 => unsafe { float_avx2::stem_unfused(layer, input, BORDER, write) },
         }
@@ -69,7 +84,7 @@ impl IntKernels for i16 {
     fn linear(isa: IntIsa, layer: &IntLinearPlan, levels: &[i16], logits: &mut [f32]) {
         match isa {
             IntIsa::Portable => int_linear_portable(layer, levels, logits),
-            // SAFETY: as in `conv`.
+            // SAFETY: as in `conv` above.
             #[cfg(target_arch = "x86_64")]
             IntIsa::Avx2 => unsafe { avx2::int_linear(layer, levels, logits) },
         }
@@ -92,23 +107,6 @@ impl IntKernels for i8 {
             // SAFETY: as for i16.
             #[cfg(target_arch = "x86_64")]
             IntIsa::Avx2 => unsafe { avx2::int_linear_quads(layer, levels, logits) },
-        }
-    }
-}
-
-impl IntIsa {
-    /// Whether narrow plans run on i8 operands by default: where the i8 kernel measured
-    /// faster than the i16 one — relaxed SIMD in wasm built with it (1.45×). Not on AVX2:
-    /// interleaved A/B runs on this project's Xeon gave `vpmaddubsw` 0.89× `vpmaddwd` at w4a4
-    /// (docs/benchmarks.md), so that kernel is there for comparisons (`with_quads(true)`),
-    /// like the portable i8 kernel (scalar) elsewhere.
-    pub fn fast_quads(self) -> bool {
-        match self {
-            IntIsa::Portable => {
-                cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))
-            }
-            #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 => false,
         }
     }
 }

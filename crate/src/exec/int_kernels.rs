@@ -5,7 +5,8 @@
 //! weights for 16 output channels and adds both products to each channel's i32 accumulator —
 //! exactly what one `pmaddwd` (AVX2: 16 MACs) or `i32x4.dot_i16x8_s` (wasm SIMD128: 8 MACs)
 //! does. On i8 operands (plans whose levels fit 7 bits) the step takes a *quad* of input
-//! channels: one `i32x4.relaxed_dot_i8x16_i7x16_add_s` (16 MACs). Its 7-bit operand is the
+//! channels: one `i32x4.relaxed_dot_i8x16_i7x16_add_s` (16 MACs; on AVX2 `vpmaddubsw` then
+//! `vpmaddwd` by ones, 32 MACs). Its 7-bit operand is the
 //! level (0..=127, where every implementation agrees) and its i16 intermediate sums of two
 //! products stay below 2·127·128 < 2¹⁵, where saturating and wrapping implementations agree.
 //! The products are exact (|level · q| ≤ 255 · 128) and so are the sums (≤ 432 · 32,640 per
