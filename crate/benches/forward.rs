@@ -59,10 +59,11 @@ fn fast_executor(c: &mut Criterion) {
 }
 
 /// The shipped int8 multi-bit model on the fast executor (one thread, batch 100), as stored
-/// (w8a8) and switched to w4a4 and w2a2: on the integer path (the default, i16 operands;
-/// `_i8`: i8 operands where the activations fit 7 bits, `vpmaddubsw` on AVX2; `_portable`:
-/// its SSE2 build) and on the float path it replaces (`_float`: dequantized weights, activation
-/// quantizers in every epilogue).
+/// (w8a8) and switched to w4a4 and w2a2: on the integer path (the default: u8 levels with
+/// `vpdpbusd` where AVX-512 VNNI is there, else i16 with `vpmaddwd`; `_avx2`: i16 on AVX2
+/// even where VNNI is there; `_i8`: i8 levels on AVX2 where the activations fit 7 bits,
+/// `vpmaddubsw`; `_portable`: the SSE2 build) and on the float path it replaces (`_float`:
+/// dequantized weights, activation quantizers in every epilogue).
 fn fast_executor_int8(c: &mut Criterion) {
     use bitsmooth::exec::CpuExecutor;
     use bitsmooth::quant::Policy;
@@ -77,7 +78,14 @@ fn fast_executor_int8(c: &mut Criterion) {
         switchable.apply(&mut model, &policy).unwrap();
         let variants = [
             ("", CpuExecutor::new(&model).unwrap()),
-            ("_i8", CpuExecutor::new(&model).unwrap().with_quads(true)),
+            ("_avx2", CpuExecutor::new(&model).unwrap().without_vnni()),
+            (
+                "_i8",
+                CpuExecutor::new(&model)
+                    .unwrap()
+                    .without_vnni()
+                    .with_quads(true),
+            ),
             ("_portable", CpuExecutor::new(&model).unwrap().portable()),
             ("_float", CpuExecutor::new(&model).unwrap().float_path()),
         ];

@@ -1,7 +1,7 @@
 //! The CPU executor: `bsnet8`'s forward pass, one image at a time through reused NHWC
 //! buffers, on the kernels of `kernels.rs`; natively it may split a batch over threads.
 
-use super::int_forward::{forward_image_int, IntIsa, IntScratch};
+use super::int_forward::{forward_image_int, IntIsa, IntScratch, Operands};
 use super::int_plan::IntPlan;
 #[cfg(target_arch = "x86_64")]
 use super::kernels::avx2;
@@ -36,9 +36,10 @@ struct Scratch {
     h2: Vec<f32>,
     /// The noisy copies this thread draws for itself ([`CpuExecutor::counts`]).
     noisy: Vec<f32>,
-    /// The maps of the integer path (when the model has one), on i16 or on i8 operands.
+    /// The maps of the integer path (when the model has one), on i16, i8 or u8 levels.
     int: Option<IntScratch<i16>>,
     int8: Option<IntScratch<i8>>,
+    uint8: Option<IntScratch<u8>>,
 }
 
 impl Scratch {
@@ -59,6 +60,7 @@ impl Scratch {
             noisy: Vec::new(),
             int: None,
             int8: None,
+            uint8: None,
         }
     }
 }
@@ -70,23 +72,29 @@ struct Lowered {
     int_plan: Option<IntPlan>,
     isa: Isa,
     int_isa: IntIsa,
-    /// Run narrow integer plans on i8 operands (relaxed SIMD in wasm built with it).
-    quads: bool,
+    /// The operands asked for ([`Operands::for_plan`] says what runs).
+    operands: Operands,
 }
 
 impl Lowered {
     /// Logits of one image on the integer path where there is one, else the float path.
     fn forward(&self, t: &mut Scratch, image: &[f32], logits: &mut [f32]) {
-        match &self.int_plan {
-            Some(ip) if self.quads && ip.narrow => {
+        let Some(ip) = &self.int_plan else {
+            return forward_image(self.isa, &self.plan, t, image, logits);
+        };
+        match self.operands.for_plan(ip.narrow) {
+            Operands::I8 => {
                 let scratch = t.int8.get_or_insert_with(|| IntScratch::new(ip));
                 forward_image_int(self.int_isa, ip, scratch, image, logits)
             }
-            Some(ip) => {
+            Operands::U8 => {
+                let scratch = t.uint8.get_or_insert_with(|| IntScratch::new(ip));
+                forward_image_int(self.int_isa, ip, scratch, image, logits)
+            }
+            Operands::I16 => {
                 let scratch = t.int.get_or_insert_with(|| IntScratch::new(ip));
                 forward_image_int(self.int_isa, ip, scratch, image, logits)
             }
-            None => forward_image(self.isa, &self.plan, t, image, logits),
         }
     }
 }
@@ -264,7 +272,7 @@ impl CpuExecutor {
                 plan,
                 isa: Isa::detect(),
                 int_isa: IntIsa::detect(),
-                quads: IntIsa::detect().fast_quads(),
+                operands: IntIsa::detect().fast_operands(),
             },
             float_only: false,
             logits: Vec::new(),
@@ -313,6 +321,7 @@ impl CpuExecutor {
             // the integer maps are sized by the plan
             t.int = None;
             t.int8 = None;
+            t.uint8 = None;
         }
         Ok(())
     }
@@ -321,28 +330,41 @@ impl CpuExecutor {
     pub fn portable(mut self) -> Self {
         self.lowered.isa = Isa::Portable;
         self.lowered.int_isa = IntIsa::Portable;
-        self.lowered.quads = IntIsa::Portable.fast_quads();
+        self.lowered.operands = IntIsa::Portable.fast_operands();
         self
     }
 
-    /// Runs narrow integer plans (activations of at most 7 bits) on i8 operands, or not:
-    /// the default is on where the i8 kernel is the faster one (wasm with relaxed SIMD);
-    /// elsewhere it is there for comparisons (AVX2 `vpmaddubsw`, or scalar).
-    pub fn with_quads(mut self, quads: bool) -> Self {
-        self.lowered.quads = quads;
+    /// Runs the integer path on AVX2 even where AVX-512 VNNI is there (for comparisons).
+    pub fn without_vnni(mut self) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if self.lowered.int_isa == IntIsa::Avx512Vnni {
+            self.lowered.int_isa = IntIsa::Avx2;
+            self.lowered.operands = IntIsa::Avx2.fast_operands();
+        }
         self
     }
 
-    /// The operands the integer path runs on, where it runs: `"i8"` (a narrow plan with
-    /// i8 kernels), `"i16"`, or `None` on the float path.
+    /// Runs narrow integer plans (activations of at most 7 bits) on i8 levels, or every
+    /// plan on i16: the default is i8 where that kernel is the faster one (wasm with relaxed
+    /// SIMD); elsewhere it is there for comparisons (AVX2 `vpmaddubsw`, or scalar).
+    pub fn with_quads(self, quads: bool) -> Self {
+        self.with_operands(if quads { Operands::I8 } else { Operands::I16 })
+    }
+
+    /// Runs the integer path on these operands (i8 only where the plan is narrow, else
+    /// i16); u8 runs `vpdpbusd` with AVX-512 VNNI, else a scalar kernel.
+    pub fn with_operands(mut self, operands: Operands) -> Self {
+        self.lowered.operands = operands;
+        self
+    }
+
+    /// The operands the integer path runs on, where it runs: `"u8"`, `"i8"` (a narrow
+    /// plan), `"i16"`, or `None` on the float path.
     pub fn operands(&self) -> Option<&'static str> {
         self.lowered
             .int_plan
             .as_ref()
-            .map(|ip| match self.lowered.quads && ip.narrow {
-                true => "i8",
-                false => "i16",
-            })
+            .map(|ip| self.lowered.operands.for_plan(ip.narrow).name())
     }
 
     /// Logits `[batch, 10]` (row-major) of `batch` images given as `[batch, 1, 28, 28]`

@@ -2,11 +2,12 @@
 //! float stem, then six integer convolutions and the integer head on level maps.
 
 #[cfg(target_arch = "x86_64")]
-use super::int_kernels::avx2;
+use super::int_kernels::{avx2, avx512};
 use super::int_kernels::{
-    int_conv_portable, int_conv_quads, int_linear_portable, int_linear_quads, IntDest, IntEpilogue,
+    int_conv_portable, int_conv_quads, int_conv_u8_portable, int_linear_portable, int_linear_quads,
+    int_linear_u8_portable, IntDest, IntEpilogue,
 };
-use super::int_plan::{IntConvPlan, IntLinearPlan, IntPlan, Operand, PAIR};
+use super::int_plan::{IntConvPlan, IntLinearPlan, IntPlan, Operand};
 #[cfg(target_arch = "x86_64")]
 use super::kernels::avx2 as float_avx2;
 use super::kernels::{stem_portable, StemRow, STEM_CHANNELS, STEM_SIDE};
@@ -27,15 +28,65 @@ pub enum IntIsa {
     /// run time).
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX2 as above, and `vpdpbusd` on u8 levels (x86-64 with AVX-512F and AVX-512 VNNI,
+    /// detected at run time).
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
+}
+
+/// The operand types of the integer kernels (see [`Operand`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operands {
+    /// i16 levels and weights, pairs of input channels per step (any plan).
+    I16,
+    /// i8 levels and weights, quads (narrow plans only: levels ≤ 127).
+    I8,
+    /// u8 levels, i8 weights, quads (any plan).
+    U8,
+}
+
+impl Operands {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operands::I16 => "i16",
+            Operands::I8 => "i8",
+            Operands::U8 => "u8",
+        }
+    }
+
+    /// What runs for a plan when `self` is asked for: i8 levels need a narrow plan, else i16.
+    pub fn for_plan(self, narrow: bool) -> Self {
+        match self {
+            Operands::I8 if !narrow => Operands::I16,
+            other => other,
+        }
+    }
 }
 
 impl IntIsa {
     pub fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
+                return IntIsa::Avx512Vnni;
+            }
             return IntIsa::Avx2;
         }
         IntIsa::Portable
+    }
+
+    /// The operands that run fastest with this instruction set, by measurement
+    /// (docs/benchmarks.md): u8 levels with `vpdpbusd` where AVX-512 VNNI is there, i8
+    /// levels where wasm has relaxed SIMD, i16 elsewhere.
+    pub fn fast_operands(self) -> Operands {
+        match self {
+            IntIsa::Portable if self.fast_quads() => Operands::I8,
+            IntIsa::Portable => Operands::I16,
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx2 => Operands::I16,
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx512Vnni => Operands::U8,
+        }
     }
 
     /// Whether narrow plans run on i8 operands by default: where the i8 kernel measured
@@ -49,7 +100,7 @@ impl IntIsa {
                 cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))
             }
             #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 => false,
+            IntIsa::Avx2 | IntIsa::Avx512Vnni => false,
         }
     }
 
@@ -58,9 +109,11 @@ impl IntIsa {
     fn stem(self, layer: &ConvPlan, input: &[f32], write: impl FnMut(usize, &StemRow)) {
         match self {
             IntIsa::Portable => stem_portable(layer, input, BORDER, write),
-            // SAFETY: `IntIsa::Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
+            // SAFETY: `Avx2` and `Avx512Vnni` are only chosen after detecting AVX2.
             #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 => unsafe { float_avx2::stem_unfused(layer, input, BORDER, write) },
+            IntIsa::Avx2 | IntIsa::Avx512Vnni => unsafe {
+                float_avx2::stem_unfused(layer, input, BORDER, write)
+            },
         }
     }
 }
@@ -75,9 +128,11 @@ impl IntKernels for i16 {
     fn conv(isa: IntIsa, layer: &IntConvPlan, input: &[i16], epi: &mut IntEpilogue<i16>) {
         match isa {
             IntIsa::Portable => int_conv_portable(layer, input, BORDER, epi),
-            // SAFETY: `IntIsa::Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
+            // SAFETY: `Avx2` and `Avx512Vnni` are only chosen after detecting AVX2.
             #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 => unsafe { avx2::int_conv(layer, input, BORDER, epi) },
+            IntIsa::Avx2 | IntIsa::Avx512Vnni => unsafe {
+                avx2::int_conv(layer, input, BORDER, epi)
+            },
         }
     }
 
@@ -86,7 +141,7 @@ impl IntKernels for i16 {
             IntIsa::Portable => int_linear_portable(layer, levels, logits),
             // SAFETY: as in `conv` above.
             #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 => unsafe { avx2::int_linear(layer, levels, logits) },
+            IntIsa::Avx2 | IntIsa::Avx512Vnni => unsafe { avx2::int_linear(layer, levels, logits) },
         }
     }
 }
@@ -97,7 +152,9 @@ impl IntKernels for i8 {
             IntIsa::Portable => int_conv_quads(layer, input, BORDER, epi),
             // SAFETY: as for i16.
             #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 => unsafe { avx2::int_conv_quads(layer, input, BORDER, epi) },
+            IntIsa::Avx2 | IntIsa::Avx512Vnni => unsafe {
+                avx2::int_conv_quads(layer, input, BORDER, epi)
+            },
         }
     }
 
@@ -106,7 +163,29 @@ impl IntKernels for i8 {
             IntIsa::Portable => int_linear_quads(layer, levels, logits),
             // SAFETY: as for i16.
             #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 => unsafe { avx2::int_linear_quads(layer, levels, logits) },
+            IntIsa::Avx2 | IntIsa::Avx512Vnni => unsafe {
+                avx2::int_linear_quads(layer, levels, logits)
+            },
+        }
+    }
+}
+
+impl IntKernels for u8 {
+    fn conv(isa: IntIsa, layer: &IntConvPlan, input: &[u8], epi: &mut IntEpilogue<u8>) {
+        match isa {
+            // SAFETY: `IntIsa::Avx512Vnni` is only chosen after detecting AVX-512F and VNNI.
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx512Vnni => unsafe { avx512::int_conv(layer, input, BORDER, epi) },
+            _ => int_conv_u8_portable(layer, input, BORDER, epi),
+        }
+    }
+
+    fn linear(isa: IntIsa, layer: &IntLinearPlan, levels: &[u8], logits: &mut [f32]) {
+        match isa {
+            // SAFETY: as in `conv` above.
+            #[cfg(target_arch = "x86_64")]
+            IntIsa::Avx512Vnni => unsafe { avx512::int_linear(layer, levels, logits) },
+            _ => int_linear_u8_portable(layer, levels, logits),
         }
     }
 }
@@ -178,7 +257,7 @@ fn run<T: IntKernels>(
 }
 
 /// Logits of one image (784 values) into `logits` (10 values), on the integer path with
-/// operands `T` (i8 only for a narrow plan).
+/// levels `T` (i8 only for a narrow plan).
 pub fn forward_image_int<T: IntKernels>(
     isa: IntIsa,
     plan: &IntPlan,
@@ -187,8 +266,8 @@ pub fn forward_image_int<T: IntKernels>(
     logits: &mut [f32],
 ) {
     assert!(
-        T::STEP == PAIR || plan.narrow,
-        "i8 operands need levels of at most 7 bits"
+        T::from_level(255).widen() == 255 || plan.narrow,
+        "i8 levels need activations of at most 7 bits"
     );
     let (c, q) = (&plan.convs, &plan.levels);
     let width = IMAGE_SIDE + 2 * BORDER;
@@ -208,13 +287,19 @@ pub fn forward_image_int<T: IntKernels>(
         ] {
             // levels in the row's channel-major order (one flat, vectorised loop), then
             // interleaved into the NHWC map
-            let mut levels = [T::default(); STEM_SIDE * STEM_CHANNELS];
-            for (l, &v) in levels.iter_mut().zip(values) {
-                *l = T::from_level(q.level_i16(v));
+            let mut wide = [0i16; STEM_SIDE * STEM_CHANNELS];
+            for (l, &v) in wide.iter_mut().zip(values) {
+                *l = q.level_i16(v);
             }
-            for (ch, levels) in levels.chunks_exact(STEM_SIDE).enumerate() {
-                for (ox, &l) in levels.iter().enumerate() {
-                    dst[ox * cout + ch] = l;
+            let mut levels = [T::default(); STEM_SIDE * STEM_CHANNELS];
+            for (l, &w) in levels.iter_mut().zip(&wide) {
+                *l = T::from_level(w);
+            }
+            // fixed-size pixels: no bounds test or reload per byte (a byte store may alias)
+            for (ox, pixel) in dst.chunks_exact_mut(STEM_CHANNELS).enumerate() {
+                let pixel: &mut [T; STEM_CHANNELS] = pixel.try_into().expect("16 channels");
+                for (ch, l) in pixel.iter_mut().enumerate() {
+                    *l = levels[ch * STEM_SIDE + ox];
                 }
             }
         }

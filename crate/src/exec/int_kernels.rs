@@ -22,10 +22,10 @@ pub type Tile<const PX: usize> = [[i32; INT_BLOCK]; PX];
 
 /// Where a tile's operands are: `input` read from `base[p] + tap offset` for each pixel,
 /// `weights` the `k · k · cin · 16` weights of one output block.
-pub struct TileArgs<'a, T, const PX: usize> {
+pub struct TileArgs<'a, T: Operand, const PX: usize> {
     pub input: &'a [T],
     pub base: [usize; PX],
-    pub weights: &'a [T],
+    pub weights: &'a [T::Weight],
     pub kernel: usize,
     pub in_width: usize,
     pub cin: usize,
@@ -41,8 +41,8 @@ impl<T: Operand, const PX: usize> TileArgs<'_, T, PX> {
     }
 }
 
-/// The scalar tile on either operand type (targets without a dot product, and the i8
-/// operands outside wasm with relaxed SIMD).
+/// The scalar tile on any operand type (targets without a dot product, the i8 levels
+/// outside wasm with relaxed SIMD, the u8 levels without AVX-512 VNNI).
 #[inline(always)]
 pub fn tile_portable<T: Operand, const PX: usize>(a: &TileArgs<T, PX>) -> Tile<PX> {
     a.check();
@@ -60,7 +60,7 @@ pub fn tile_portable<T: Operand, const PX: usize>(a: &TileArgs<T, PX>) -> Tile<P
                         *acc += x
                             .iter()
                             .zip(w)
-                            .map(|(x, w)| x.widen() * w.widen())
+                            .map(|(x, &w)| x.widen() * w.into())
                             .sum::<i32>();
                     }
                 }
@@ -182,6 +182,72 @@ pub mod avx2 {
     #[target_feature(enable = "avx2")]
     pub unsafe fn int_linear_quads(layer: &IntLinearPlan, levels: &[i8], logits: &mut [f32]) {
         super::int_linear(|a| unsafe { tile_quads(a) }, layer, levels, logits)
+    }
+}
+
+/// The AVX-512 VNNI tile on u8 levels and i8 weights (any plan): one `vpdpbusd` per pixel
+/// and input-channel quad multiplies the quad's four levels (its unsigned operand, 0..=255)
+/// with the four weights of each of the 16 output channels and adds the four products to
+/// that channel's i32 accumulator — 64 MACs in one instruction, exact (no i16 intermediate,
+/// no saturation: `vpdpbusd`, not `vpdpbusds`).
+#[cfg(target_arch = "x86_64")]
+pub mod avx512 {
+    use super::*;
+    use crate::exec::int_plan::QUAD;
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The processor must have AVX-512F and AVX-512 VNNI
+    /// (`is_x86_feature_detected!("avx512f")` and `("avx512vnni")`).
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn tile<const PX: usize>(a: &TileArgs<u8, PX>) -> Tile<PX> {
+        a.check();
+        let (k, cin) = (a.kernel, a.cin);
+        let mut acc = [_mm512_setzero_si512(); PX];
+        let input = a.input.as_ptr();
+        for ky in 0..k {
+            for kx in 0..k {
+                let tap = (ky * a.in_width + kx) * cin;
+                let w_tap = a.weights.as_ptr().add((ky * k + kx) * cin * INT_BLOCK);
+                for quad in 0..cin / QUAD {
+                    // 16 channels × 4 weights = 64 bytes
+                    let w = _mm512_loadu_si512(w_tap.add(quad * QUAD * INT_BLOCK) as *const _);
+                    for (acc, &b) in acc.iter_mut().zip(&a.base) {
+                        // SAFETY: `check` bounds every read of the tile.
+                        let x = (input.add(b + tap + QUAD * quad) as *const i32).read_unaligned();
+                        *acc = _mm512_dpbusd_epi32(*acc, _mm512_set1_epi32(x), w);
+                    }
+                }
+            }
+        }
+        let mut out = [[0i32; INT_BLOCK]; PX];
+        for (out, &acc) in out.iter_mut().zip(&acc) {
+            _mm512_storeu_si512(out.as_mut_ptr() as *mut _, acc);
+        }
+        out
+    }
+
+    /// [`int_conv`](super::int_conv) with this tile, its epilogue compiled for AVX-512 too.
+    ///
+    /// # Safety
+    /// As [`tile`].
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn int_conv(
+        layer: &IntConvPlan,
+        input: &[u8],
+        in_border: usize,
+        epi: &mut IntEpilogue<u8>,
+    ) {
+        super::int_conv::<u8, 8>(|a| unsafe { tile(a) }, layer, input, in_border, epi)
+    }
+
+    /// [`int_linear`](super::int_linear) with this tile.
+    ///
+    /// # Safety
+    /// As [`tile`].
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn int_linear(layer: &IntLinearPlan, levels: &[u8], logits: &mut [f32]) {
+        super::int_linear(|a| unsafe { tile(a) }, layer, levels, logits)
     }
 }
 
@@ -426,8 +492,13 @@ fn store<T: Operand>(
                     let out: &mut [T; INT_BLOCK] = (&mut buf[at..at + INT_BLOCK])
                         .try_into()
                         .expect("16 channels");
+                    // all 16 levels first, then the narrowing: one vectorised loop each
+                    let mut levels = [0i16; INT_BLOCK];
                     for c in 0..INT_BLOCK {
-                        out[c] = T::from_level(level(quant, v[c]));
+                        levels[c] = level(quant, v[c]);
+                    }
+                    for c in 0..INT_BLOCK {
+                        out[c] = T::from_level(levels[c]);
                     }
                 }
                 IntDest::Float { buf } => {
@@ -460,6 +531,23 @@ pub fn int_conv_quads(
     epi: &mut IntEpilogue<i8>,
 ) {
     int_conv::<i8, 2>(tile_quads::<2>, layer, input, in_border, epi)
+}
+
+/// [`int_conv`] on u8 levels with the scalar tile (where AVX-512 VNNI is missing).
+#[inline(never)]
+pub fn int_conv_u8_portable(
+    layer: &IntConvPlan,
+    input: &[u8],
+    in_border: usize,
+    epi: &mut IntEpilogue<u8>,
+) {
+    int_conv::<u8, 2>(tile_portable::<u8, 2>, layer, input, in_border, epi)
+}
+
+/// [`int_linear`] on u8 levels with the scalar tile.
+#[inline(never)]
+pub fn int_linear_u8_portable(layer: &IntLinearPlan, levels: &[u8], logits: &mut [f32]) {
+    int_linear(tile_portable::<u8, 1>, layer, levels, logits)
 }
 
 /// The i8 tile of this target.

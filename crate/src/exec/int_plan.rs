@@ -26,26 +26,31 @@ pub const INT_BLOCK: usize = 16;
 /// Input channels multiplied per step on i16: a pair per i32 lane (`pmaddwd`,
 /// `i32x4.dot_i16x8_s`).
 pub const PAIR: usize = 2;
-/// Input channels multiplied per step on i8: four per i32 lane
-/// (`i32x4.relaxed_dot_i8x16_i7x16_add_s`).
+/// Input channels multiplied per step on i8 and u8 levels: four per i32 lane
+/// (`i32x4.relaxed_dot_i8x16_i7x16_add_s`, `vpdpbusd`).
 pub const QUAD: usize = 4;
 /// The largest level that fits the 7-bit operand of the relaxed dot product.
 pub const NARROW_HI: f32 = 127.0;
 
-/// The integer type of a kernel's operands (levels and weights alike): i16 with pairs of
-/// input channels per step, or i8 with quads — the latter only for plans whose levels all
-/// fit 7 bits ([`IntPlan::narrow`]), where the relaxed dot product is exact.
+/// The integer type of a kernel's levels, and of the weights it multiplies them with: i16
+/// levels and weights with pairs of input channels per step; i8 levels and weights with
+/// quads, only for plans whose levels all fit 7 bits ([`IntPlan::narrow`]), where the
+/// relaxed dot product is exact; or u8 levels (any plan: levels ≤ 255) with i8 weights in
+/// quads, the operands of AVX-512 VNNI's `vpdpbusd`.
 pub trait Operand: Copy + Default + Send + Sync + 'static {
     /// Input channels per step.
     const STEP: usize;
+    /// The weights' type.
+    type Weight: Copy + Into<i32> + Send + Sync + 'static;
     fn from_level(level: i16) -> Self;
     fn widen(self) -> i32;
-    fn conv_weights(layer: &IntConvPlan) -> &[Self];
-    fn linear_weights(layer: &IntLinearPlan) -> &[Self];
+    fn conv_weights(layer: &IntConvPlan) -> &[Self::Weight];
+    fn linear_weights(layer: &IntLinearPlan) -> &[Self::Weight];
 }
 
 impl Operand for i16 {
     const STEP: usize = PAIR;
+    type Weight = i16;
     #[inline(always)]
     fn from_level(level: i16) -> Self {
         level
@@ -64,6 +69,7 @@ impl Operand for i16 {
 
 impl Operand for i8 {
     const STEP: usize = QUAD;
+    type Weight = i8;
     /// Exact for the levels of a narrow plan (0..=127).
     #[inline(always)]
     fn from_level(level: i16) -> Self {
@@ -81,6 +87,26 @@ impl Operand for i8 {
     }
 }
 
+impl Operand for u8 {
+    const STEP: usize = QUAD;
+    type Weight = i8;
+    /// Exact for every level of at most 8 bits (0..=255).
+    #[inline(always)]
+    fn from_level(level: i16) -> Self {
+        level as u8
+    }
+    #[inline(always)]
+    fn widen(self) -> i32 {
+        self as i32
+    }
+    fn conv_weights(layer: &IntConvPlan) -> &[i8] {
+        &layer.quads
+    }
+    fn linear_weights(layer: &IntLinearPlan) -> &[i8] {
+        &layer.quads
+    }
+}
+
 /// One convolution after the stem, on levels.
 #[derive(Clone, Debug)]
 pub struct IntConvPlan {
@@ -94,7 +120,7 @@ pub struct IntConvPlan {
     /// Integer weights as `[cout / 16][ky][kx][cin / 2][16][2]` (i16: the kernels widen
     /// nothing in the inner loop).
     pub weights: Vec<i16>,
-    /// The same as `[cout / 16][ky][kx][cin / 4][16][4]` i8 in a narrow plan, else empty.
+    /// The same as `[cout / 16][ky][kx][cin / 4][16][4]` i8 (weights are at most 8 bits).
     pub quads: Vec<i8>,
     /// `(s_a · s_w[o]) · γ/√(var + ε)` per output channel.
     pub multiplier: Vec<f32>,
@@ -108,7 +134,7 @@ pub struct IntLinearPlan {
     pub inputs: usize,
     /// `[inputs / 2][FC_LANES][2]`; outputs ≥ 10 zero.
     pub weights: Vec<i16>,
-    /// The same as `[inputs / 4][FC_LANES][4]` i8 in a narrow plan, else empty.
+    /// The same as `[inputs / 4][FC_LANES][4]` i8.
     pub quads: Vec<i8>,
     pub multiplier: [f32; FC_LANES],
     pub bias: [f32; FC_LANES],
@@ -124,8 +150,7 @@ pub struct IntPlan {
     /// The input quantizer of every layer (index = layer; `levels[0]` is unused).
     pub levels: Vec<Quantizer>,
     pub fc: IntLinearPlan,
-    /// Every level fits 7 bits (activations of at most 7 bits): the i8 operands
-    /// (`quads`) are lowered and exact.
+    /// Every level fits 7 bits (activations of at most 7 bits): i8 levels are exact.
     pub narrow: bool,
 }
 
@@ -170,15 +195,9 @@ impl IntPlan {
         let mut convs = Vec::new();
         for i in 1..n - 1 {
             debug_assert_eq!(model.layers[i].kind, LayerKind::Conv);
-            convs.push(lower_int_conv(
-                model,
-                i,
-                ints[i - 1],
-                levels[i].scale,
-                narrow,
-            )?);
+            convs.push(lower_int_conv(model, i, ints[i - 1], levels[i].scale)?);
         }
-        let fc = lower_int_linear(model, n - 1, ints[n - 2], levels[n - 1].scale, narrow)?;
+        let fc = lower_int_linear(model, n - 1, ints[n - 2], levels[n - 1].scale)?;
         Ok(Some(Self {
             stem: stem.clone(),
             convs,
@@ -233,7 +252,6 @@ fn lower_int_conv(
     i: usize,
     iw: &IntegerWeights,
     input_scale: f32,
-    narrow: bool,
 ) -> Result<IntConvPlan> {
     let spec = &model.layers[i];
     let (cin, cout, k) = (spec.in_channels, spec.out_channels, spec.kernel);
@@ -246,10 +264,7 @@ fn lower_int_conv(
     let (bn_scale, shift) = fold_batch_norm(model.bn_for(i), cout, &spec.name)?;
     let shape = (cout, cin, k);
     let weights = interleave_conv(&iw.q, shape, PAIR);
-    let quads = match narrow {
-        true => interleave_conv(&iw.q, shape, QUAD),
-        false => Vec::new(),
-    };
+    let quads = interleave_conv(&iw.q, shape, QUAD);
     let multiplier = (0..cout)
         .map(|o| (input_scale * iw.scales[o]) * bn_scale[o])
         .collect();
@@ -273,7 +288,6 @@ fn lower_int_linear(
     i: usize,
     iw: &IntegerWeights,
     input_scale: f32,
-    narrow: bool,
 ) -> Result<IntLinearPlan> {
     let inputs = model.layers[i].in_channels;
     let last_conv = &model.layers[i - 2];
@@ -300,10 +314,7 @@ fn lower_int_linear(
         out
     };
     let weights = interleave(PAIR).into_iter().map(i16::from).collect();
-    let quads = match narrow {
-        true => interleave(QUAD),
-        false => Vec::new(),
-    };
+    let quads = interleave(QUAD);
     let mut multiplier = [0.0; FC_LANES];
     let mut bias = [0.0; FC_LANES];
     for o in 0..NUM_CLASSES {

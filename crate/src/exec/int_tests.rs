@@ -2,26 +2,30 @@
 //! against the float path it replaces (level flips only).
 
 use super::tests::{label, noisy_images_of, policies_to_check, shipped_model, SHIPPED_MODELS};
-use super::{int_reference, Arithmetic, CpuExecutor};
+use super::{int_reference, Arithmetic, CpuExecutor, Operands};
 use crate::quant::Policy;
 use crate::smoothing::{self, CertifyParams, NoiseKey};
 
-/// Every build of the integer path and whether it takes i8 operands for narrow plans: the
-/// detected one (AVX2 here, i16), AVX2 on i8 (`vpmaddubsw`), the portable one (SSE2 on i16),
-/// the portable one on i8 (scalar, the relaxed-SIMD layout), and each on two threads.
-fn integer_executors(model: &crate::model::Model) -> Vec<(CpuExecutor, bool)> {
+/// Every build of the integer path and the operands it asks for: the detected one (here
+/// AVX-512 VNNI on u8 where the processor has it, else AVX2 on i16), AVX2 on i16
+/// (`vpmaddwd`) and on i8 (`vpmaddubsw`), the portable one on i16 (SSE2), on i8 (scalar, the
+/// relaxed-SIMD layout) and on u8 (scalar, the VNNI layout), and each on two threads.
+fn integer_executors(model: &crate::model::Model) -> Vec<(CpuExecutor, Operands)> {
+    use crate::exec::int_forward::IntIsa;
     type Build = fn(CpuExecutor) -> CpuExecutor;
-    let builds: [(Build, bool); 4] = [
-        (|e| e, false),
-        (|e| e.with_quads(true), true),
-        (|e| e.portable(), false),
-        (|e| e.portable().with_quads(true), true),
+    let builds: [(Build, Operands); 6] = [
+        (|e| e, IntIsa::detect().fast_operands()),
+        (|e| e.without_vnni(), Operands::I16),
+        (|e| e.without_vnni().with_quads(true), Operands::I8),
+        (|e| e.portable(), Operands::I16),
+        (|e| e.portable().with_quads(true), Operands::I8),
+        (|e| e.portable().with_operands(Operands::U8), Operands::U8),
     ];
     let mut execs = Vec::new();
     for threads in [1, 2] {
-        for (build, quads) in builds {
+        for (build, operands) in builds {
             let exec = build(CpuExecutor::new(model).unwrap()).with_threads(threads);
-            execs.push((exec, quads));
+            execs.push((exec, operands));
         }
     }
     for (e, _) in &execs {
@@ -49,13 +53,16 @@ fn integer_kernels_equal_the_integer_reference_bit_for_bit_on_every_shipped_mode
                 .collect();
             // Activations of at most 7 bits after the stem: the i8 operands apply.
             let narrow = policy.act_bits[1..].iter().all(|&a| a <= 7);
-            for (e, (exec, quads)) in execs.iter_mut().enumerate() {
+            for (e, (exec, operands)) in execs.iter_mut().enumerate() {
                 exec.reload(&model).unwrap();
                 assert_eq!(exec.arithmetic(), Arithmetic::Integer);
-                let i8_expected = narrow && *quads;
+                let expected = match operands {
+                    Operands::I8 if !narrow => "i16",
+                    other => other.name(),
+                };
                 assert_eq!(
                     exec.operands(),
-                    Some(if i8_expected { "i8" } else { "i16" }),
+                    Some(expected),
                     "{name} {} executor {e}",
                     label(policy)
                 );

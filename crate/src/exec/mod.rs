@@ -23,6 +23,7 @@ mod kernels;
 pub mod plan;
 
 pub use cpu::{Arithmetic, CpuExecutor};
+pub use int_forward::Operands;
 
 #[cfg(test)]
 mod int_tests;
