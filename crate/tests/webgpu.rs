@@ -170,6 +170,45 @@ async fn logits_and_counts_on_webgpu_agree_with_the_cpu_in_this_browser() {
     }
 }
 
+#[wasm_bindgen_test]
+async fn the_integer_path_on_webgpu_gives_the_cpus_integer_logits_bit_for_bit() {
+    // As natively (src/gpu/tests.rs): the same inputs through WebGPU's integer path and this
+    // browser's CPU executor (whose integer path equals the plain integer reference, tested
+    // in web.rs), at w8a8, w4a4, w2a2 and a mixed policy, in chunks of 16 (40 = 2·16 + 8).
+    let gpu = gpu().await;
+    let data = Dataset::from_bytes(IMAGES).unwrap();
+    let mut inputs = Vec::new();
+    for image in 0..2 {
+        let mut copies = Vec::new();
+        NoisyCopies::new(data.image(image), 0.25, NoiseKey::new(9, image as u32))
+            .unwrap()
+            .fill(0..20, &mut copies);
+        inputs.extend(copies);
+    }
+    let (mut model, switchable) = shipped();
+    let mut exec = GpuExecutor::with_capacity(&gpu, &model, 16)
+        .unwrap()
+        .integer_path(&model)
+        .unwrap();
+    for policy in [uniform(8), uniform(4), uniform(2), mixed()] {
+        switchable.apply(&mut model, &policy).unwrap();
+        let mut cpu = CpuExecutor::new(&model).unwrap();
+        assert_eq!(cpu.arithmetic(), bitsmooth::exec::Arithmetic::Integer);
+        let want = cpu.logits(&inputs, 40).unwrap().to_vec();
+        exec.reload(&model).unwrap();
+        assert_eq!(exec.arithmetic(), bitsmooth::exec::Arithmetic::Integer);
+        let got = exec.logits_async(&inputs, 40).await.unwrap();
+        let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+        console_log!(
+            "{:?}/{:?}: {differ} of {} logits differ between WebGPU's and the CPU's integer paths",
+            policy.weight_bits,
+            policy.act_bits,
+            got.len()
+        );
+        assert_eq!(differ, 0, "at {:?}", policy.weight_bits);
+    }
+}
+
 fn settings(n0: f64, n: f64) -> JsValue {
     let o = js_sys::Object::new();
     for (k, v) in [

@@ -7,11 +7,18 @@
 //! The lowering mirrors `exec::cpu` map for map, so CPU and GPU compute the same function;
 //! the weights either come from an `exec::Plan` (any model) or are derived on the GPU from
 //! the int8 masters by Double Rounding ([`GpuExecutor::set_policy`]).
+//!
+//! Two arithmetics, as on the CPU ([`Arithmetic`]): float (dequantized weights, activation
+//! fake-quantizers; the default here) and, after [`GpuExecutor::integer_path`], the integer
+//! path of `exec::int_plan` — levels and integer weights summed in i32, requantized by the
+//! same float factors, products never fused — which gives the CPU's logits bit for bit.
 
 use super::device::Gpu;
 use super::weights::{DerivedWeights, GpuWeights};
 use crate::error::{Error, Result};
+use crate::exec::int_plan::IntPlan;
 use crate::exec::plan::{fold_batch_norm, Plan, Quantizer, FC_LANES};
+use crate::exec::Arithmetic;
 use crate::model::{architecture, ActQuant, LayerSpec, Model, NUM_CLASSES};
 use crate::quant::{Policy, Switchable};
 #[cfg(not(target_arch = "wasm32"))]
@@ -62,7 +69,15 @@ struct ConvParams {
     q0_hi: f32,
     q1_scale: f32,
     q1_hi: f32,
+    /// Always 0: the shader XORs products with it so that no compiler fuses them.
+    zero: u32,
+    unused: [u32; 3],
 }
+
+/// `flags` of `conv.wgsl` beyond ReLU, residual and second destination.
+const INTEGER_LAYER: u32 = 8;
+const UNFUSED_SUMS: u32 = 16;
+const LEVELS_OUT: u32 = 32;
 
 /// `Head` in `classify.wgsl`.
 #[repr(C)]
@@ -70,8 +85,10 @@ struct ConvParams {
 struct HeadParams {
     weight_first: u32,
     inputs: u32,
-    unused: [u32; 2],
+    integer: u32,
+    zero: u32,
     bias: [f32; 12],
+    multiplier: [f32; 12],
 }
 
 /// The feature maps of one copy (NHWC, no border), named as in `exec::cpu`: where two
@@ -178,12 +195,21 @@ const STEPS: [Step; 7] = [
     },
 ];
 
-/// What the forward pass needs besides the folded weights: per convolution the batch-norm
-/// shift, per layer its input quantizer, the head's bias.
+/// What the forward pass needs besides the weights: per convolution the batch-norm shift,
+/// per layer its input quantizer, the head's bias; on the integer path also the
+/// requantization multipliers of the layers after the stem and of the head.
 struct Lowered {
     shifts: Vec<Vec<f32>>,
     quant: Vec<Option<Quantizer>>,
     bias: [f32; FC_LANES],
+    integer: Option<IntegerFactors>,
+}
+
+/// `m = (s_a · s_w) · γ/√(var + ε)` per output channel of convolutions 1..=6, and the
+/// head's `s_a · s_w`.
+struct IntegerFactors {
+    multipliers: Vec<Vec<f32>>,
+    head: [f32; FC_LANES],
 }
 
 impl Lowered {
@@ -194,8 +220,65 @@ impl Lowered {
             shifts: plan.convs.iter().map(|c| c.shift.clone()).collect(),
             quant,
             bias: plan.fc.bias,
+            integer: None,
         }
     }
+
+    /// The integer path: the float stem's shift, then the integer layers' factors.
+    fn of_int_plan(ip: &IntPlan) -> Self {
+        let mut shifts = vec![ip.stem.shift.clone()];
+        shifts.extend(ip.convs.iter().map(|c| c.shift.clone()));
+        let mut quant = vec![None];
+        quant.extend(ip.levels[1..].iter().copied().map(Some));
+        let mut multipliers = vec![vec![0.0; ip.stem.cout]];
+        multipliers.extend(ip.convs.iter().map(|c| c.multiplier.clone()));
+        Self {
+            shifts,
+            quant,
+            bias: ip.fc.bias,
+            integer: Some(IntegerFactors {
+                multipliers,
+                head: ip.fc.multiplier,
+            }),
+        }
+    }
+}
+
+/// The integer path's weights in the GPU layout of `weights::plan_weights`, as f32 holding
+/// integers (exact): the float stem's folded weights, then each convolution's integers
+/// from `[cout/16][ky][kx][cin/2][16][2]` to `[ky][kx][cin][cout]`, the head's from
+/// `[inputs/2][16][2]` to `[inputs][16]`.
+fn int_plan_weights(ip: &IntPlan, stem: Vec<f32>) -> Vec<Vec<f32>> {
+    use crate::exec::int_plan::{INT_BLOCK, PAIR};
+    let mut out = vec![stem];
+    for c in &ip.convs {
+        let (k, cin, cout) = (c.kernel, c.cin, c.cout);
+        let mut w = vec![0.0; c.weights.len()];
+        for o in 0..cout {
+            for ky in 0..k {
+                for kx in 0..k {
+                    for ci in 0..cin {
+                        let tap = (o / INT_BLOCK * k + ky) * k + kx;
+                        let src = ((tap * (cin / PAIR) + ci / PAIR) * INT_BLOCK + o % INT_BLOCK)
+                            * PAIR
+                            + ci % PAIR;
+                        w[((ky * k + kx) * cin + ci) * cout + o] = f32::from(c.weights[src]);
+                    }
+                }
+            }
+        }
+        out.push(w);
+    }
+    let fc = &ip.fc;
+    let mut w = vec![0.0; fc.inputs * FC_LANES];
+    for i in 0..fc.inputs {
+        for o in 0..FC_LANES {
+            w[i * FC_LANES + o] =
+                f32::from(fc.weights[((i / PAIR) * FC_LANES + o) * PAIR + i % PAIR]);
+        }
+    }
+    out.push(w);
+    out
 }
 
 /// `conv.wgsl` with the layer's shape filled in as constants.
@@ -237,6 +320,11 @@ pub struct GpuExecutor {
     maps: Vec<wgpu::Buffer>,
     pixels: wgpu::Buffer,
     shifts: wgpu::Buffer,
+    multipliers: wgpu::Buffer,
+    /// The integer path is asked for ([`integer_path`](Self::integer_path)) …
+    integer_wanted: bool,
+    /// … and runs (the model has one).
+    integer: bool,
     shift_first: Vec<usize>,
     batch: wgpu::Buffer,
     conv_params: Vec<wgpu::Buffer>,
@@ -281,6 +369,7 @@ impl GpuExecutor {
             channels += c.cout;
         }
         let shifts = gpu.storage("batch-norm shifts", (channels * 4) as u64);
+        let multipliers = gpu.storage("requantization multipliers", (channels * 4) as u64);
         let pixels = gpu.storage("image", (IMAGE_PIXELS * 4) as u64);
         let batch = gpu.uniform("batch", size_of::<BatchParams>() as u64);
         let conv_params: Vec<_> = (0..plan.convs.len())
@@ -313,6 +402,7 @@ impl GpuExecutor {
                         residual,
                         map(step.dests[0].0),
                         dest1,
+                        &multipliers,
                     ],
                 );
                 (pipeline, bind)
@@ -340,6 +430,9 @@ impl GpuExecutor {
             maps,
             pixels,
             shifts,
+            multipliers,
+            integer_wanted: false,
+            integer: false,
             shift_first,
             batch,
             conv_params,
@@ -359,13 +452,47 @@ impl GpuExecutor {
     /// Re-lowers `model` (after its policy changed on the CPU), keeping every buffer.
     pub fn reload(&mut self, model: &Model) -> Result<()> {
         let plan = Plan::lower(model)?;
-        self.load_plan(&plan);
+        match self.integer_wanted {
+            true => self.load_model(model, &plan)?,
+            false => self.load_plan(&plan),
+        }
         Ok(())
+    }
+
+    /// Runs `model` on the integer path from now on where it has one (a quantized model at
+    /// widths ≤ 8; see `IntPlan::lower`), else on the float path, as the CPU executor does.
+    pub fn integer_path(mut self, model: &Model) -> Result<Self> {
+        self.integer_wanted = true;
+        self.reload(model)?;
+        Ok(self)
+    }
+
+    /// The arithmetic the next call runs.
+    pub fn arithmetic(&self) -> Arithmetic {
+        match self.integer {
+            true => Arithmetic::Integer,
+            false => Arithmetic::Float,
+        }
     }
 
     fn load_plan(&mut self, plan: &Plan) {
         self.weights.upload(&self.gpu, plan);
+        self.integer = false;
         self.write_lowered(&Lowered::of_plan(plan));
+    }
+
+    /// The integer path where `model` has one, else the float path.
+    fn load_model(&mut self, model: &Model, plan: &Plan) -> Result<()> {
+        let Some(ip) = IntPlan::lower(model, &plan.convs[0])? else {
+            self.load_plan(plan);
+            return Ok(());
+        };
+        let stem = super::weights::plan_weights(plan).swap_remove(0);
+        self.weights
+            .upload_values(&self.gpu, &int_plan_weights(&ip, stem));
+        self.integer = true;
+        self.write_lowered(&Lowered::of_int_plan(&ip));
+        Ok(())
     }
 
     /// Switches to `policy` by Double Rounding on the GPU: every layer's weights derived from
@@ -374,6 +501,7 @@ impl GpuExecutor {
     /// activation quantizers at the policy's widths. The same function as
     /// `switchable.apply(model, policy)` followed by [`reload`](Self::reload), bit for bit in
     /// the weights. An invalid policy is rejected before anything is written or dispatched.
+    /// Float path only: on the integer path, apply the policy and [`reload`](Self::reload).
     pub fn set_policy(
         &mut self,
         model: &Model,
@@ -382,6 +510,13 @@ impl GpuExecutor {
     ) -> Result<()> {
         let layers = architecture();
         policy.validate(layers.len())?;
+        if self.integer_wanted {
+            return Err(Error::Invalid(
+                "the GPU's integer path reads the policy's integers from the model: apply the \
+                 policy to the model (Switchable::apply) and reload it"
+                    .into(),
+            ));
+        }
         if model.layers != layers || model.bns.len() != layers.len() {
             return Err(Error::Model(
                 "the GPU executor runs the bsnet8 architecture only; this model's layers differ"
@@ -430,6 +565,7 @@ impl GpuExecutor {
             shifts,
             quant,
             bias,
+            integer: None,
         });
         self.gpu.submit(encoder);
         self.dispatches += 1;
@@ -456,6 +592,16 @@ impl GpuExecutor {
                 bytemuck::cast_slice(shift),
             );
         }
+        if let Some(int) = &lowered.integer {
+            for (first, m) in self.shift_first.iter().zip(&int.multipliers) {
+                queue.write_buffer(
+                    &self.multipliers,
+                    (first * 4) as u64,
+                    bytemuck::cast_slice(m),
+                );
+            }
+        }
+        let integer = lowered.integer.is_some();
         let layers = architecture();
         for step in &STEPS {
             let spec = &layers[step.layer];
@@ -475,7 +621,12 @@ impl GpuExecutor {
                 out_side: spec.out_hw[0] as u32,
                 flags: u32::from(step.relu)
                     | (u32::from(step.residual.is_some()) << 1)
-                    | (u32::from(step.dests.len() > 1) << 2),
+                    | (u32::from(step.dests.len() > 1) << 2)
+                    | match (integer, step.layer) {
+                        (false, _) => 0,
+                        (true, 0) => UNFUSED_SUMS | LEVELS_OUT,
+                        (true, _) => INTEGER_LAYER | LEVELS_OUT,
+                    },
                 weight_first: (self.weights.layout.folded[step.layer] / 4) as u32,
                 shift_first: (self.shift_first[step.layer] / 4) as u32,
                 q0_on: u32::from(q0.is_some()),
@@ -484,6 +635,8 @@ impl GpuExecutor {
                 q0_hi: q0.map_or(0.0, |q| q.hi),
                 q1_scale: q1.map_or(1.0, |q| q.scale),
                 q1_hi: q1.map_or(0.0, |q| q.hi),
+                zero: 0,
+                unused: [0; 3],
             };
             queue.write_buffer(
                 &self.conv_params[step.layer],
@@ -494,11 +647,17 @@ impl GpuExecutor {
         let fc = layers.len() - 1;
         let mut bias = [0.0; 12];
         bias.copy_from_slice(&lowered.bias[..12]);
+        let mut multiplier = [0.0; 12];
+        if let Some(int) = &lowered.integer {
+            multiplier.copy_from_slice(&int.head[..12]);
+        }
         let head = HeadParams {
             weight_first: (self.weights.layout.folded[fc] / 4) as u32,
             inputs: layers[fc].in_channels as u32,
-            unused: [0; 2],
+            integer: u32::from(integer),
+            zero: 0,
             bias,
+            multiplier,
         };
         queue.write_buffer(&self.head, 0, bytemuck::bytes_of(&head));
     }

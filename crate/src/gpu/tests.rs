@@ -304,6 +304,64 @@ fn logits_agree_with_the_cpu_executor_on_the_same_inputs() {
     }
 }
 
+#[test]
+fn the_integer_path_gives_the_cpus_integer_logits_bit_for_bit() {
+    // The same inputs (the CPU's noisy copies, uploaded) through the GPU's integer path and
+    // through the plain integer reference (`exec::int_reference`: NCHW loops, i64 sums) and
+    // the CPU executor: every width 2..8 and a mixed policy, in one chunk and in chunks of 7
+    // (a partial last chunk).
+    let gpu = gpu();
+    let inputs = cpu_noisy_inputs(4, 25, 0.25);
+    let batch = inputs.len() / IMAGE_PIXELS;
+    let (mut model, switchable) = shipped();
+    let mut policies: Vec<Policy> = (2..=8).map(uniform).collect();
+    policies.push(mixed());
+    let mut whole = GpuExecutor::new(&gpu, &model)
+        .unwrap()
+        .integer_path(&model)
+        .unwrap();
+    let mut chunked = GpuExecutor::with_capacity(&gpu, &model, 7)
+        .unwrap()
+        .integer_path(&model)
+        .unwrap();
+    for policy in &policies {
+        switchable.apply(&mut model, policy).unwrap();
+        let reference: Vec<f32> = inputs
+            .chunks_exact(IMAGE_PIXELS)
+            .flat_map(|x| crate::exec::int_reference::logits(&model, x).unwrap())
+            .collect();
+        let mut cpu = CpuExecutor::new(&model).unwrap();
+        assert_eq!(cpu.logits(&inputs, batch).unwrap(), reference);
+        whole.reload(&model).unwrap();
+        chunked.reload(&model).unwrap();
+        for (how, exec) in [("one chunk", &mut whole), ("chunks of 7", &mut chunked)] {
+            assert_eq!(exec.arithmetic(), crate::exec::Arithmetic::Integer);
+            let got = exec.logits(&inputs, batch).unwrap();
+            let differ = got.iter().zip(&reference).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                differ,
+                0,
+                "{:?}/{:?} ({how}): {differ} of {} logits differ from the integer reference",
+                policy.weight_bits,
+                policy.act_bits,
+                got.len()
+            );
+        }
+    }
+    // The integer path takes its integers from the model, not from a GPU derivation.
+    let err = whole
+        .set_policy(&model, &switchable, &uniform(4))
+        .unwrap_err();
+    assert!(err.to_string().contains("reload"), "{err}");
+    // A float model has no integer path: the GPU runs it in float, as the CPU does.
+    let float = checkpoint::load(FLOAT).unwrap().model;
+    let exec = GpuExecutor::new(&gpu, &float)
+        .unwrap()
+        .integer_path(&float)
+        .unwrap();
+    assert_eq!(exec.arithmetic(), crate::exec::Arithmetic::Float);
+}
+
 /// Classes of `[n, 10]` logits.
 fn classes(logits: &[f32]) -> Vec<u32> {
     logits

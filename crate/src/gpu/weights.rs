@@ -186,7 +186,12 @@ impl GpuWeights {
 
     /// Uploads already-folded weights (a [`Plan`] of any model, float ones included).
     pub fn upload(&self, gpu: &Gpu, plan: &Plan) {
-        for (i, w) in plan_weights(plan).iter().enumerate() {
+        self.upload_values(gpu, &plan_weights(plan));
+    }
+
+    /// Uploads weights already in the GPU layout, one vector per layer.
+    pub fn upload_values(&self, gpu: &Gpu, layers: &[Vec<f32>]) {
+        for (i, w) in layers.iter().enumerate() {
             gpu.queue.write_buffer(
                 &self.folded,
                 (self.layout.folded[i] * 4) as u64,
