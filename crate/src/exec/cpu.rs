@@ -335,11 +335,13 @@ impl CpuExecutor {
     }
 
     /// Runs the integer path on AVX2 even where AVX-512 VNNI is there (for comparisons).
-    pub fn without_vnni(mut self) -> Self {
+    pub fn without_vnni(self) -> Self {
         #[cfg(target_arch = "x86_64")]
         if self.lowered.int_isa == IntIsa::Avx512Vnni {
-            self.lowered.int_isa = IntIsa::Avx2;
-            self.lowered.operands = IntIsa::Avx2.fast_operands();
+            let mut exec = self;
+            exec.lowered.int_isa = IntIsa::Avx2;
+            exec.lowered.operands = IntIsa::Avx2.fast_operands();
+            return exec;
         }
         self
     }
