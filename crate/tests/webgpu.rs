@@ -174,7 +174,8 @@ async fn logits_and_counts_on_webgpu_agree_with_the_cpu_in_this_browser() {
 async fn the_integer_path_on_webgpu_gives_the_cpus_integer_logits_bit_for_bit() {
     // As natively (src/gpu/tests.rs): the same inputs through WebGPU's integer path and this
     // browser's CPU executor (whose integer path equals the plain integer reference, tested
-    // in web.rs), at w8a8, w4a4, w2a2 and a mixed policy, in chunks of 16 (40 = 2·16 + 8).
+    // in web.rs), at w8a8, w4a4, w2a2 and a mixed policy, in chunks of 16 (40 = 2·16 + 8),
+    // lowered on the CPU (`reload`) and derived by Double Rounding on the GPU (`set_policy`).
     let gpu = gpu().await;
     let data = Dataset::from_bytes(IMAGES).unwrap();
     let mut inputs = Vec::new();
@@ -186,6 +187,7 @@ async fn the_integer_path_on_webgpu_gives_the_cpus_integer_logits_bit_for_bit() 
         inputs.extend(copies);
     }
     let (mut model, switchable) = shipped();
+    let (stored, _) = shipped();
     let mut exec = GpuExecutor::with_capacity(&gpu, &model, 16)
         .unwrap()
         .integer_path(&model)
@@ -195,17 +197,23 @@ async fn the_integer_path_on_webgpu_gives_the_cpus_integer_logits_bit_for_bit() 
         let mut cpu = CpuExecutor::new(&model).unwrap();
         assert_eq!(cpu.arithmetic(), bitsmooth::exec::Arithmetic::Integer);
         let want = cpu.logits(&inputs, 40).unwrap().to_vec();
-        exec.reload(&model).unwrap();
-        assert_eq!(exec.arithmetic(), bitsmooth::exec::Arithmetic::Integer);
-        let got = exec.logits_async(&inputs, 40).await.unwrap();
-        let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
-        console_log!(
-            "{:?}/{:?}: {differ} of {} logits differ between WebGPU's and the CPU's integer paths",
-            policy.weight_bits,
-            policy.act_bits,
-            got.len()
-        );
-        assert_eq!(differ, 0, "at {:?}", policy.weight_bits);
+        for how in ["reload", "set_policy"] {
+            match how {
+                "reload" => exec.reload(&model).unwrap(),
+                _ => exec.set_policy(&stored, &switchable, &policy).unwrap(),
+            }
+            assert_eq!(exec.arithmetic(), bitsmooth::exec::Arithmetic::Integer);
+            let got = exec.logits_async(&inputs, 40).await.unwrap();
+            let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            console_log!(
+                "{:?}/{:?} ({how}): {differ} of {} logits differ between WebGPU's and the CPU's \
+                 integer paths",
+                policy.weight_bits,
+                policy.act_bits,
+                got.len()
+            );
+            assert_eq!(differ, 0, "at {:?} ({how})", policy.weight_bits);
+        }
     }
 }
 

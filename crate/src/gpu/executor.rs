@@ -244,6 +244,39 @@ impl Lowered {
     }
 }
 
+/// The requantization factors of the integer path at `policy`, as `exec::int_plan` computes
+/// them from the model `switchable.apply` makes: `(s_a · s_w[o]) · bn_scale[o]` per
+/// convolution after the stem, `s_a · s_w[o]` for the head (`s_w` at the layer's width).
+fn integer_factors(
+    switchable: &Switchable,
+    policy: &Policy,
+    fold: &[Vec<f32>],
+    quant: &[Option<Quantizer>],
+) -> Result<IntegerFactors> {
+    let n = switchable.masters.len();
+    let mut multipliers = vec![vec![0.0; fold[0].len()]];
+    let mut head = [0.0; FC_LANES];
+    for i in 1..n {
+        let s_w = switchable.masters[i].scales_at(policy.weight_bits[i])?;
+        let s_a = quant[i]
+            .ok_or_else(|| Error::Model(format!("layer {i} has no input quantizer")))?
+            .scale;
+        if i < n - 1 {
+            multipliers.push(
+                s_w.iter()
+                    .zip(&fold[i])
+                    .map(|(&s, &f)| (s_a * s) * f)
+                    .collect(),
+            );
+        } else {
+            for (h, &s) in head.iter_mut().zip(&s_w) {
+                *h = s_a * s;
+            }
+        }
+    }
+    Ok(IntegerFactors { multipliers, head })
+}
+
 /// The integer path's weights in the GPU layout of `weights::plan_weights`, as f32 holding
 /// integers (exact): the float stem's folded weights, then each convolution's integers
 /// from `[cout/16][ky][kx][cin/2][16][2]` to `[ky][kx][cin][cout]`, the head's from
@@ -501,7 +534,9 @@ impl GpuExecutor {
     /// activation quantizers at the policy's widths. The same function as
     /// `switchable.apply(model, policy)` followed by [`reload`](Self::reload), bit for bit in
     /// the weights. An invalid policy is rejected before anything is written or dispatched.
-    /// Float path only: on the integer path, apply the policy and [`reload`](Self::reload).
+    /// On the integer path ([`integer_path`](Self::integer_path)) the same dispatch leaves the
+    /// integers themselves for the layers after the stem, and their requantization factors
+    /// come from the same scales as `exec::int_plan`'s: bit for bit the CPU's integer path.
     pub fn set_policy(
         &mut self,
         model: &Model,
@@ -510,13 +545,6 @@ impl GpuExecutor {
     ) -> Result<()> {
         let layers = architecture();
         policy.validate(layers.len())?;
-        if self.integer_wanted {
-            return Err(Error::Invalid(
-                "the GPU's integer path reads the policy's integers from the model: apply the \
-                 policy to the model (Switchable::apply) and reload it"
-                    .into(),
-            ));
-        }
         if model.layers != layers || model.bns.len() != layers.len() {
             return Err(Error::Model(
                 "the GPU executor runs the bsnet8 architecture only; this model's layers differ"
@@ -558,14 +586,23 @@ impl GpuExecutor {
         }
         let mut bias = [0.0; FC_LANES];
         bias[..NUM_CLASSES].copy_from_slice(&b);
-        let encoder =
-            self.weights
-                .derive(&self.gpu, &switchable.masters, &policy.weight_bits, &fold)?;
+        let integer = match self.integer_wanted {
+            true => Some(integer_factors(switchable, policy, &fold, &quant)?),
+            false => None,
+        };
+        let encoder = self.weights.derive(
+            &self.gpu,
+            &switchable.masters,
+            &policy.weight_bits,
+            &fold,
+            integer.is_some(),
+        )?;
+        self.integer = integer.is_some();
         self.write_lowered(&Lowered {
             shifts,
             quant,
             bias,
-            integer: None,
+            integer,
         });
         self.gpu.submit(encoder);
         self.dispatches += 1;

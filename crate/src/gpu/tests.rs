@@ -309,7 +309,8 @@ fn the_integer_path_gives_the_cpus_integer_logits_bit_for_bit() {
     // The same inputs (the CPU's noisy copies, uploaded) through the GPU's integer path and
     // through the plain integer reference (`exec::int_reference`: NCHW loops, i64 sums) and
     // the CPU executor: every width 2..8 and a mixed policy, in one chunk and in chunks of 7
-    // (a partial last chunk).
+    // (a partial last chunk), lowered on the CPU (`reload`) and derived on the GPU
+    // (`set_policy`).
     let gpu = gpu();
     let inputs = cpu_noisy_inputs(4, 25, 0.25);
     let batch = inputs.len() / IMAGE_PIXELS;
@@ -320,6 +321,7 @@ fn the_integer_path_gives_the_cpus_integer_logits_bit_for_bit() {
         .unwrap()
         .integer_path(&model)
         .unwrap();
+    let (stored, _) = shipped();
     let mut chunked = GpuExecutor::with_capacity(&gpu, &model, 7)
         .unwrap()
         .integer_path(&model)
@@ -333,8 +335,14 @@ fn the_integer_path_gives_the_cpus_integer_logits_bit_for_bit() {
         let mut cpu = CpuExecutor::new(&model).unwrap();
         assert_eq!(cpu.logits(&inputs, batch).unwrap(), reference);
         whole.reload(&model).unwrap();
-        chunked.reload(&model).unwrap();
-        for (how, exec) in [("one chunk", &mut whole), ("chunks of 7", &mut chunked)] {
+        chunked.set_policy(&stored, &switchable, policy).unwrap();
+        for (how, exec) in [
+            ("reload, one chunk", &mut whole),
+            (
+                "set_policy (Double Rounding on the GPU), chunks of 7",
+                &mut chunked,
+            ),
+        ] {
             assert_eq!(exec.arithmetic(), crate::exec::Arithmetic::Integer);
             let got = exec.logits(&inputs, batch).unwrap();
             let differ = got.iter().zip(&reference).filter(|(a, b)| a != b).count();
@@ -348,11 +356,6 @@ fn the_integer_path_gives_the_cpus_integer_logits_bit_for_bit() {
             );
         }
     }
-    // The integer path takes its integers from the model, not from a GPU derivation.
-    let err = whole
-        .set_policy(&model, &switchable, &uniform(4))
-        .unwrap_err();
-    assert!(err.to_string().contains("reload"), "{err}");
     // A float model has no integer path: the GPU runs it in float, as the CPU does.
     let float = checkpoint::load(FLOAT).unwrap().model;
     let exec = GpuExecutor::new(&gpu, &float)

@@ -31,6 +31,7 @@ struct LayerEntry {
     a: u32,
     b: u32,
     c: u32,
+    integer: u32,
 }
 
 /// Where each layer's values start: in the weights (and masters), in the output channels,
@@ -227,12 +228,16 @@ impl GpuWeights {
     /// Records the Double Rounding dispatch: `masters` at `weight_bits` (validated by the
     /// caller: one width in 2..=8 per layer), folded with `fold` (per output channel of every
     /// convolution; ignored for the head). Returns the encoder to submit.
+    /// Records the dispatch that derives every layer's weights at `weight_bits` (see the
+    /// module doc); with `integer`, the layers after the stem are written to `folded` as
+    /// their integers (the integer path), the stem folded as always.
     pub fn derive(
         &self,
         gpu: &Gpu,
         masters: &[QuantizedWeights],
         weight_bits: &[u8],
         fold: &[Vec<f32>],
+        integer: bool,
     ) -> Result<wgpu::CommandEncoder> {
         self.check_masters(masters)?;
         let lay = &self.layout;
@@ -262,6 +267,7 @@ impl GpuWeights {
                 a: a as u32,
                 b: b as u32,
                 c: c as u32,
+                integer: u32::from(integer && i > 0),
             });
             q.extend(m.q.iter().map(|&v| i32::from(v)));
             scales.extend_from_slice(&m.scales);

@@ -232,8 +232,9 @@ impl GpuSession {
 impl GpuSession {
     /// Lends the executor, brought to `engine`'s model: an int8 model's policy is applied by
     /// Double Rounding on the GPU from the int8 masters; any other model (float, or a float
-    /// model quantized after training) is lowered on the CPU and uploaded. Refused while
-    /// another call has it.
+    /// model quantized after training) is lowered on the CPU and uploaded. A quantized policy
+    /// runs on the integer path, the model's definition, as on the CPU workers (bit for bit
+    /// the same logits); a float model in float. Refused while another call has it.
     fn prepare(&self, engine: &Engine) -> Result<Lent, JsError> {
         let model = engine.model()?;
         let taken = self.exec.borrow_mut().take();
@@ -241,7 +242,9 @@ impl GpuSession {
             Some(exec) => exec,
             None if self.made.get() => return Err(js_err(BUSY)),
             None => {
-                let exec = GpuExecutor::new(&self.gpu, model).map_err(js_err)?;
+                let exec = GpuExecutor::new(&self.gpu, model)
+                    .and_then(|e| e.integer_path(model))
+                    .map_err(js_err)?;
                 self.made.set(true);
                 exec
             }

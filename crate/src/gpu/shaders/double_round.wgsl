@@ -2,7 +2,9 @@
 // to the layer's width l by the rounding shift (q + 2^(D-1)) >> D, D = 8 - l (arithmetic
 // shift: ties towards +inf, as quant::double_round), clamped to [-2^(l-1), 2^(l-1) - 1];
 // dequantized with the layer's per-channel scale s_l = s_8 * 2^D; and written a third time
-// with the batch-norm folded in, in the layout the forward pass reads.
+// in the layout the forward pass reads: with the batch-norm folded in (the float path, and
+// the integer path's stem), or as the integer itself held in f32 (the integer path's other
+// layers, which requantize by s_a · s_l · γ/√(var + ε) after their sums).
 
 struct Layer {
     first: u32,        // first weight of the layer in `masters`
@@ -17,6 +19,7 @@ struct Layer {
     a: u32,            // convolution: cin;  linear: channels of the last feature map
     b: u32,            // convolution: k;    linear: side2 (pixels of the last feature map)
     c: u32,            // convolution: cout; linear: lanes per input (16)
+    integer: u32,      // 1: write the integer into `folded` (the integer path)
 }
 
 struct Totals {
@@ -69,12 +72,12 @@ fn derive_weights(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
         let ky = (r / k) % k;
         let kx = r % k;
         let at = ((ky * k + kx) * cin + ci) * layer.c + o;
-        folded[layer.folded_first + at] = w * fold[layer.channel_first + o];
+        folded[layer.folded_first + at] = select(w * fold[layer.channel_first + o], f32(v), layer.integer != 0u);
     } else {
         // input index r = c * side2 + pixel (NCHW) -> pixel * channels + c (NHWC)
         let c = r / layer.b;
         let pixel = r % layer.b;
         let at = (pixel * layer.a + c) * layer.c + o;
-        folded[layer.folded_first + at] = w;
+        folded[layer.folded_first + at] = select(w, f32(v), layer.integer != 0u);
     }
 }
