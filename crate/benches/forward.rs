@@ -60,10 +60,11 @@ fn fast_executor(c: &mut Criterion) {
 
 /// The shipped int8 multi-bit model on the fast executor (one thread, batch 100), as stored
 /// (w8a8) and switched to w4a4 and w2a2: on the integer path (the default: u8 levels with
-/// `vpdpbusd` where AVX-512 VNNI is there, else i16 with `vpmaddwd`; `_avx2`: i16 on AVX2
-/// even where VNNI is there; `_i8`: i8 levels on AVX2 where the activations fit 7 bits,
-/// `vpmaddubsw`; `_portable`: the SSE2 build) and on the float path it replaces (`_float`:
-/// dequantized weights, activation quantizers in every epilogue).
+/// `vpdpbusd` where AVX-512 VNNI is there, else AVX2 with i8 levels where the activations
+/// fit 7 bits and i16 otherwise; `_avx2`: i16 on AVX2 (`vpmaddwd`) even where VNNI is there;
+/// `_i8`: i8 levels on AVX2 where the activations fit 7 bits (`vpmaddubsw`); `_portable`:
+/// the SSE2 build) and on the float path it replaces (`_float`: dequantized weights,
+/// activation quantizers in every epilogue).
 fn fast_executor_int8(c: &mut Criterion) {
     use bitsmooth::exec::CpuExecutor;
     use bitsmooth::quant::Policy;
@@ -78,7 +79,13 @@ fn fast_executor_int8(c: &mut Criterion) {
         switchable.apply(&mut model, &policy).unwrap();
         let variants = [
             ("", CpuExecutor::new(&model).unwrap()),
-            ("_avx2", CpuExecutor::new(&model).unwrap().without_vnni()),
+            (
+                "_avx2",
+                CpuExecutor::new(&model)
+                    .unwrap()
+                    .without_vnni()
+                    .with_quads(false),
+            ),
             (
                 "_i8",
                 CpuExecutor::new(&model)

@@ -347,8 +347,8 @@ impl CpuExecutor {
     }
 
     /// Runs narrow integer plans (activations of at most 7 bits) on i8 levels, or every
-    /// plan on i16: the default is i8 where that kernel is the faster one (wasm with relaxed
-    /// SIMD); elsewhere it is there for comparisons (AVX2 `vpmaddubsw`, or scalar).
+    /// plan on i16: the default is i8 where that kernel is the faster one (AVX2 without
+    /// VNNI, wasm with relaxed SIMD; see `IntIsa::fast_operands`).
     pub fn with_quads(self, quads: bool) -> Self {
         self.with_operands(if quads { Operands::I8 } else { Operands::I16 })
     }

@@ -76,31 +76,22 @@ impl IntIsa {
     }
 
     /// The operands that run fastest with this instruction set, by measurement
-    /// (docs/benchmarks.md): u8 levels with `vpdpbusd` where AVX-512 VNNI is there, i8
-    /// levels where wasm has relaxed SIMD, i16 elsewhere.
+    /// (docs/benchmarks.md): u8 levels with `vpdpbusd` where AVX-512 VNNI is there (any
+    /// plan); i8 levels for narrow plans on AVX2 (`vpmaddubsw`, 1.2× `vpmaddwd` at w4a4) and
+    /// in wasm built with relaxed SIMD (1.6×); i16 elsewhere (and for the other plans). The
+    /// portable i8 and u8 kernels (scalar) are there for comparisons.
     pub fn fast_operands(self) -> Operands {
         match self {
-            IntIsa::Portable if self.fast_quads() => Operands::I8,
+            IntIsa::Portable
+                if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) =>
+            {
+                Operands::I8
+            }
             IntIsa::Portable => Operands::I16,
             #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 => Operands::I16,
+            IntIsa::Avx2 => Operands::I8,
             #[cfg(target_arch = "x86_64")]
             IntIsa::Avx512Vnni => Operands::U8,
-        }
-    }
-
-    /// Whether narrow plans run on i8 operands by default: where the i8 kernel measured
-    /// faster than the i16 one — relaxed SIMD in wasm built with it (1.45×). Not on AVX2:
-    /// interleaved A/B runs on this project's Xeon gave `vpmaddubsw` 0.89× `vpmaddwd` at w4a4
-    /// (docs/benchmarks.md), so that kernel is there for comparisons (`with_quads(true)`),
-    /// like the portable i8 kernel (scalar) elsewhere.
-    pub fn fast_quads(self) -> bool {
-        match self {
-            IntIsa::Portable => {
-                cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))
-            }
-            #[cfg(target_arch = "x86_64")]
-            IntIsa::Avx2 | IntIsa::Avx512Vnni => false,
         }
     }
 

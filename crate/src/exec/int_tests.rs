@@ -6,8 +6,8 @@ use super::{int_reference, Arithmetic, CpuExecutor, Operands};
 use crate::quant::Policy;
 use crate::smoothing::{self, CertifyParams, NoiseKey};
 
-/// Every build of the integer path and the operands it asks for: the detected one (here
-/// AVX-512 VNNI on u8 where the processor has it, else AVX2 on i16), AVX2 on i16
+/// Every build of the integer path and the operands it asks for: the detected one (u8 with
+/// AVX-512 VNNI where the processor has it, else i8 on AVX2 for narrow plans), AVX2 on i16
 /// (`vpmaddwd`) and on i8 (`vpmaddubsw`), the portable one on i16 (SSE2), on i8 (scalar, the
 /// relaxed-SIMD layout) and on u8 (scalar, the VNNI layout), and each on two threads.
 fn integer_executors(model: &crate::model::Model) -> Vec<(CpuExecutor, Operands)> {
@@ -15,7 +15,7 @@ fn integer_executors(model: &crate::model::Model) -> Vec<(CpuExecutor, Operands)
     type Build = fn(CpuExecutor) -> CpuExecutor;
     let builds: [(Build, Operands); 6] = [
         (|e| e, IntIsa::detect().fast_operands()),
-        (|e| e.without_vnni(), Operands::I16),
+        (|e| e.without_vnni().with_quads(false), Operands::I16),
         (|e| e.without_vnni().with_quads(true), Operands::I8),
         (|e| e.portable(), Operands::I16),
         (|e| e.portable().with_quads(true), Operands::I8),
