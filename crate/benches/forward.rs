@@ -63,8 +63,8 @@ fn fast_executor(c: &mut Criterion) {
 /// `vpdpbusd` where AVX-512 VNNI is there, else AVX2 with i8 levels where the activations
 /// fit 7 bits and i16 otherwise; `_avx2`: i16 on AVX2 (`vpmaddwd`) even where VNNI is there;
 /// `_i8`: i8 levels on AVX2 where the activations fit 7 bits (`vpmaddubsw`); `_portable`:
-/// the SSE2 build) and on the float path it replaces (`_float`: dequantized weights,
-/// activation quantizers in every epilogue).
+/// the SSE2 build; `_2threads`: the default on two threads) and on the float path it
+/// replaces (`_float`: dequantized weights, activation quantizers in every epilogue).
 fn fast_executor_int8(c: &mut Criterion) {
     use bitsmooth::exec::CpuExecutor;
     use bitsmooth::quant::Policy;
@@ -79,6 +79,10 @@ fn fast_executor_int8(c: &mut Criterion) {
         switchable.apply(&mut model, &policy).unwrap();
         let variants = [
             ("", CpuExecutor::new(&model).unwrap()),
+            (
+                "_2threads",
+                CpuExecutor::new(&model).unwrap().with_threads(2),
+            ),
             (
                 "_avx2",
                 CpuExecutor::new(&model)
