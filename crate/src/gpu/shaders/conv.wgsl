@@ -104,12 +104,7 @@ fn convolve(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroup
     let oy = p / OUT_SIDE;
     let ox = p % OUT_SIDE;
     let in_base = b * IN_SIDE * IN_SIDE * CIN;
-    var acc: array<vec4<f32>, COUT4>;
-    if ((conv.flags & 8u) != 0u) {
-        integer_sums(oy, ox, in_base, &acc);
-    } else {
-        float_sums(oy, ox, in_base, &acc);
-    }
+    var acc = sums(oy, ox, in_base);
     let out_base = i * COUT4;
     for (var co4 = 0u; co4 < COUT4; co4++) {
         let c = conv.shift_first + co4;
@@ -132,10 +127,15 @@ fn convolve(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroup
     }
 }
 
-// The float sums of one output pixel, tap by tap; fused multiply-adds unless flag 16 asks
-// for separately rounded products (the integer path's stem, as on the CPU).
-fn float_sums(oy: u32, ox: u32, in_base: u32, acc: ptr<function, array<vec4<f32>, COUT4>>) {
+// The sums of one output pixel, tap by tap. Float: fused multiply-adds, or separately
+// rounded products where flag 16 asks for them (the integer path's stem, as on the CPU).
+// Integer (flag 8): levels times integer weights (both held in f32, exactly) multiplied and
+// added in i32, converted once at the end (|sum| < 2²⁴: exact).
+fn sums(oy: u32, ox: u32, in_base: u32) -> array<vec4<f32>, COUT4> {
+    let integer = (conv.flags & 8u) != 0u;
     let exact = (conv.flags & 16u) != 0u;
+    var acc: array<vec4<f32>, COUT4>;
+    var int_acc: array<vec4<i32>, COUT4>;
     for (var ky = 0u; ky < K; ky++) {
         let iy = i32(oy * STRIDE + ky) - i32(PAD);
         if (iy < 0 || iy >= i32(IN_SIDE)) {
@@ -152,43 +152,22 @@ fn float_sums(oy: u32, ox: u32, in_base: u32, acc: ptr<function, array<vec4<f32>
                 let x = vec4<f32>(input[x_at + ci]);
                 let w_row = w_at + ci * COUT4;
                 for (var co4 = 0u; co4 < COUT4; co4++) {
-                    if (exact) {
-                        (*acc)[co4] = (*acc)[co4] + unfused(x * weights[w_row + co4]);
+                    let w = weights[w_row + co4];
+                    if (integer) {
+                        int_acc[co4] = int_acc[co4] + vec4<i32>(x) * vec4<i32>(w);
+                    } else if (exact) {
+                        acc[co4] = acc[co4] + unfused(x * w);
                     } else {
-                        (*acc)[co4] = fma(x, weights[w_row + co4], (*acc)[co4]);
+                        acc[co4] = fma(x, w, acc[co4]);
                     }
                 }
             }
         }
     }
-}
-
-// The integer sums of one output pixel: levels times integer weights (both held in f32,
-// exactly) multiplied and added in i32, then converted once (|sum| < 2²⁴: exact).
-fn integer_sums(oy: u32, ox: u32, in_base: u32, acc: ptr<function, array<vec4<f32>, COUT4>>) {
-    var sums: array<vec4<i32>, COUT4>;
-    for (var ky = 0u; ky < K; ky++) {
-        let iy = i32(oy * STRIDE + ky) - i32(PAD);
-        if (iy < 0 || iy >= i32(IN_SIDE)) {
-            continue;
-        }
-        for (var kx = 0u; kx < K; kx++) {
-            let ix = i32(ox * STRIDE + kx) - i32(PAD);
-            if (ix < 0 || ix >= i32(IN_SIDE)) {
-                continue;
-            }
-            let x_at = in_base + (u32(iy) * IN_SIDE + u32(ix)) * CIN;
-            let w_at = conv.weight_first + (ky * K + kx) * CIN * COUT4;
-            for (var ci = 0u; ci < CIN; ci++) {
-                let x = vec4<i32>(i32(input[x_at + ci]));
-                let w_row = w_at + ci * COUT4;
-                for (var co4 = 0u; co4 < COUT4; co4++) {
-                    sums[co4] = sums[co4] + x * vec4<i32>(weights[w_row + co4]);
-                }
-            }
+    if (integer) {
+        for (var co4 = 0u; co4 < COUT4; co4++) {
+            acc[co4] = vec4<f32>(int_acc[co4]);
         }
     }
-    for (var co4 = 0u; co4 < COUT4; co4++) {
-        (*acc)[co4] = vec4<f32>(sums[co4]);
-    }
+    return acc;
 }
