@@ -233,20 +233,44 @@ fn both_executors_certify_shipped_models_at_their_widths_like_the_native_referen
 
 /// The integer path equals the plain integer reference bit for bit, on both shipped models of
 /// the fixtures at every trained width and a mixed policy, for batches of 1 and 7: on i16
-/// operands (SIMD128 `i32x4.dot_i16x8_s` in wasm, AVX2 `vpmaddwd` natively) and, in the
-/// relaxed-SIMD build (`scripts/test.sh` runs this file's integer tests in it too), on i8
-/// operands (`i32x4.relaxed_dot_i8x16_i7x16_add_s`) wherever the activations fit 7 bits.
+/// operands (SIMD128 `i32x4.dot_i16x8_s` in wasm, AVX2 `vpmaddwd` natively) and on the
+/// default ones — in the relaxed-SIMD build (`scripts/test.sh` runs this file's integer
+/// tests in it too) i8 (`i32x4.relaxed_dot_i8x16_i7x16_add_s`) wherever the activations fit
+/// 7 bits; natively u8 with AVX-512 VNNI, else i8 on AVX2 where they fit 7 bits.
 #[wasm_bindgen_test(unsupported = test)]
 fn integer_kernels_equal_the_integer_reference_bit_for_bit() {
     use bitsmooth::exec::CpuExecutor;
-    let relaxed = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
     for (name, _) in POLICY_RUNS {
         let (model, data) = fixture_model(name);
         let narrow = fixture_policy(name).act_bits[1..].iter().all(|&a| a <= 7);
         let default = CpuExecutor::new(&model).unwrap();
-        check_integer_executor(name, &model, &data, default, relaxed && narrow);
+        check_integer_executor(name, &model, &data, default, default_operands(narrow));
         let wide = CpuExecutor::new(&model).unwrap().with_quads(false);
-        check_integer_executor(name, &model, &data, wide, false);
+        check_integer_executor(name, &model, &data, wide, "i16");
+    }
+}
+
+/// The operands the executor should pick by default, from what this build and processor
+/// offer: u8 levels with AVX-512 VNNI; i8 levels for activations of ≤ 7 bits with AVX2 or
+/// wasm relaxed SIMD; i16 otherwise.
+fn default_operands(narrow: bool) -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vnni")
+        {
+            return "u8";
+        }
+        if is_x86_feature_detected!("avx2") && narrow {
+            return "i8";
+        }
+    }
+    let relaxed = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
+    if relaxed && narrow {
+        "i8"
+    } else {
+        "i16"
     }
 }
 
@@ -255,11 +279,10 @@ fn check_integer_executor(
     model: &bitsmooth::model::Model,
     data: &Dataset,
     mut exec: bitsmooth::exec::CpuExecutor,
-    i8_expected: bool,
+    operands: &str,
 ) {
     use bitsmooth::exec::{int_reference, Arithmetic};
     assert_eq!(exec.arithmetic(), Arithmetic::Integer, "{name}");
-    let operands = if i8_expected { "i8" } else { "i16" };
     assert_eq!(exec.operands(), Some(operands), "{name}");
     // clean images, and noisy copies of image 0 (levels land all over the range)
     let mut inputs: Vec<f32> = (0..4)
