@@ -278,19 +278,17 @@ pub fn forward_image_int<T: IntKernels>(
         ] {
             // levels in the row's channel-major order (one flat, vectorised loop), then
             // interleaved into the NHWC map
-            let mut wide = [0i16; STEM_SIDE * STEM_CHANNELS];
-            for (l, &v) in wide.iter_mut().zip(values) {
+            // (as i16: narrowing inside this loop kept it scalar)
+            let mut levels = [0i16; STEM_SIDE * STEM_CHANNELS];
+            for (l, &v) in levels.iter_mut().zip(values) {
                 *l = q.level_i16(v);
-            }
-            let mut levels = [T::default(); STEM_SIDE * STEM_CHANNELS];
-            for (l, &w) in levels.iter_mut().zip(&wide) {
-                *l = T::from_level(w);
             }
             // fixed-size pixels: no bounds test or reload per byte (a byte store may alias)
             for (ox, pixel) in dst.chunks_exact_mut(STEM_CHANNELS).enumerate() {
-                let pixel: &mut [T; STEM_CHANNELS] = pixel.try_into().expect("16 channels");
+                let pixel: &mut [T; STEM_CHANNELS] =
+                    pixel.try_into().expect("a pixel's stem channels");
                 for (ch, l) in pixel.iter_mut().enumerate() {
-                    *l = levels[ch * STEM_SIDE + ox];
+                    *l = T::from_level(levels[ch * STEM_SIDE + ox]);
                 }
             }
         }

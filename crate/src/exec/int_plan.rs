@@ -208,6 +208,14 @@ impl IntPlan {
     }
 }
 
+/// The requantization factor of one output channel, `(s_a · s_w) · bn_scale` (two separate
+/// roundings, in this order; the head's `bn_scale` is 1): the one definition the CPU plan and
+/// the GPU's own derivation (`gpu::executor`) both use.
+#[inline]
+pub fn multiplier(input_scale: f32, weight_scale: f32, bn_scale: f32) -> f32 {
+    (input_scale * weight_scale) * bn_scale
+}
+
 /// Whether `weights` are exactly `q · scales[o]`, as the policy derived them.
 fn matches(iw: &IntegerWeights, weights: &[f32]) -> bool {
     if iw.q.len() != weights.len()
@@ -266,7 +274,7 @@ fn lower_int_conv(
     let weights = interleave_conv(&iw.q, shape, PAIR);
     let quads = interleave_conv(&iw.q, shape, QUAD);
     let multiplier = (0..cout)
-        .map(|o| (input_scale * iw.scales[o]) * bn_scale[o])
+        .map(|o| multiplier(input_scale, iw.scales[o], bn_scale[o]))
         .collect();
     Ok(IntConvPlan {
         cin,
@@ -318,7 +326,7 @@ fn lower_int_linear(
     let mut multiplier = [0.0; FC_LANES];
     let mut bias = [0.0; FC_LANES];
     for o in 0..NUM_CLASSES {
-        multiplier[o] = input_scale * iw.scales[o];
+        multiplier[o] = self::multiplier(input_scale, iw.scales[o], 1.0);
         bias[o] = b[o];
     }
     Ok(IntLinearPlan {

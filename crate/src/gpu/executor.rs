@@ -16,7 +16,7 @@
 use super::device::Gpu;
 use super::weights::{DerivedWeights, GpuWeights};
 use crate::error::{Error, Result};
-use crate::exec::int_plan::IntPlan;
+use crate::exec::int_plan::{multiplier, IntPlan};
 use crate::exec::plan::{fold_batch_norm, Plan, Quantizer, FC_LANES};
 use crate::exec::Arithmetic;
 use crate::model::{architecture, ActQuant, LayerSpec, Model, NUM_CLASSES};
@@ -265,12 +265,12 @@ fn integer_factors(
             multipliers.push(
                 s_w.iter()
                     .zip(&fold[i])
-                    .map(|(&s, &f)| (s_a * s) * f)
+                    .map(|(&s, &f)| multiplier(s_a, s, f))
                     .collect(),
             );
         } else {
             for (h, &s) in head.iter_mut().zip(&s_w) {
-                *h = s_a * s;
+                *h = multiplier(s_a, s, 1.0);
             }
         }
     }
