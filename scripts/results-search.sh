@@ -9,7 +9,7 @@
 # α = 0.001 on the first COUNT images. Resumable: a file that is already complete is kept.
 # Phases: searches (both cores), then two lanes side by side (one thread each): the
 # certifications, and the exhaustive enumerations. Prints the tables at the end
-# (scripts/search-tables.py).
+# (scripts/search-tables.py): one per model, then every method's test ACR side by side.
 #
 #   bash scripts/results-search.sh [MODEL...]
 #   EPISODES=8 VAL=20 GT_VAL=20 COUNT=2 N=200 OUT=/tmp/s bash scripts/results-search.sh mnist-sigma0.25   # a smoke run
@@ -82,6 +82,10 @@ evaluate_policy() {
 
 certify_lane() {
   for m in "${MODELS[@]}"; do
+    # the float model it was trained from, for reference (its ACR is in results/certify/)
+    [ -s "$OUT/eval/$m-float.json" ] ||
+      { "$BIN" eval --model "models/float/$m.safetensors" --json > "$OUT/eval/$m-float.json.part" 2>/dev/null &&
+        mv "$OUT/eval/$m-float.json.part" "$OUT/eval/$m-float.json"; }
     for b in "${BUDGETS[@]}"; do
       for method in "${METHODS[@]}"; do
         evaluate_policy "$m" "$(policy_of "$OUT/runs/$m-b$b-$method.json")"
@@ -119,3 +123,4 @@ lane=$!
 certify_lane
 wait "$lane"
 python3 scripts/search-tables.py tables "$OUT" "${MODELS[@]}"
+python3 scripts/search-tables.py summary "$OUT" "${MODELS[@]}"

@@ -1,7 +1,8 @@
 """Markdown tables from the files of scripts/results-search.sh, and the exhaustive optimum.
 
     python3 scripts/search-tables.py optimum TRACE BUDGET     # the best policy within BUDGET BOPs
-    python3 scripts/search-tables.py tables OUT MODEL...      # the docs/results.md tables
+    python3 scripts/search-tables.py tables OUT MODEL...      # the docs/results.md tables, one per model
+    python3 scripts/search-tables.py summary OUT MODEL...     # test ACR of every method side by side
 
 A trace is the TSV that `bitsmooth search --trace` writes: episode, widths (comma-separated,
 forward order), bops, size_bytes, reward.
@@ -41,14 +42,23 @@ def optimum(table, budget):
     return max(within, key=lambda t: (t[2], -t[1]))
 
 
+def radii_of(path):
+    """Certified radius per image, 0 where wrong or abstaining."""
+    with open(path) as f:
+        return [float(r["radius"]) if r["correct"] == "1" else 0.0 for r in csv.DictReader(f, delimiter="\t")]
+
+
+def mean_se(values):
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in values) / (n - 1)) if n > 1 else float("nan")
+    return mean, sd / math.sqrt(n)
+
+
 def certified(path):
     """ACR and its standard error over images (radius 0 where wrong or abstaining)."""
-    with open(path) as f:
-        radii = [float(r["radius"]) if r["correct"] == "1" else 0.0 for r in csv.DictReader(f, delimiter="\t")]
-    n = len(radii)
-    mean = sum(radii) / n
-    sd = math.sqrt(sum((x - mean) ** 2 for x in radii) / (n - 1)) if n > 1 else float("nan")
-    return mean, sd / math.sqrt(n), n
+    radii = radii_of(path)
+    return (*mean_se(radii), len(radii))
 
 
 def load(path):
@@ -110,10 +120,75 @@ def tables(out, models):
                 val_cell = f"{val:.3f}" if val is not None else "…"
                 acc, acr = test_cells(out, model, widths)
                 print(f"| {b} ({budget:,}) | {LABELS[m]} | " + " | ".join(cells) + f" | {val_cell} | {regret} | {acc} | {acr} |")
-        float_tsv = os.path.join("results", "certify", f"{model}-float.tsv")
-        if os.path.exists(float_tsv):
-            mean, se, n = certified(float_tsv)
-            print(f"\nThe float model it was trained from: test ACR {mean:.3f} ± {se:.3f} ({n} images, `{float_tsv}`).\n")
+        print("\n" + float_figures(out, model) + "\n")
+
+
+def float_figures(out, model):
+    """The float model the multi-bit one was trained from: test accuracy and ACR."""
+    parts = []
+    ev = load(os.path.join(out, "eval", f"{model}-float.json"))
+    if ev:
+        parts.append(f"test accuracy {ev['accuracy']:.4f}")
+    float_tsv = os.path.join("results", "certify", f"{model}-float.tsv")
+    if os.path.exists(float_tsv):
+        mean, se, n = certified(float_tsv)
+        parts.append(f"test ACR {mean:.3f} ± {se:.3f} ({n} images, `{float_tsv}`)")
+    return "The float model it was trained from: " + (", ".join(parts) if parts else "not evaluated") + "."
+
+
+def chosen(out, model, b, gt_table):
+    """(method, widths) of every finished search under budget b, and the exhaustive optimum."""
+    picks = []
+    budget = None
+    for m in METHODS:
+        r = load(os.path.join(out, "runs", f"{model}-b{b}-{m}.json"))
+        if r:
+            picks.append((m, ",".join(map(str, r["policy"]))))
+            budget = r["budget"]
+    if gt_table and budget is not None:
+        picks.append(("optimum", optimum(gt_table, budget)[0]))
+    return budget, picks
+
+
+def summary(out, models):
+    """Test ACR of each method per model and budget; the best in bold; ARQ against the best
+    other method as a paired difference over the same images (same seed, so same noise)."""
+    short = {"arq": "ARQ", "haq": "HAQ", "hawq": "HAWQ-V3", "ilp": "DR ILP", "random": "random",
+             "uniform": "uniform", "optimum": "optimum (acc.)"}
+    cols = METHODS + ["optimum"]
+    print("| model | budget | " + " | ".join(short[c] for c in cols) + " | ARQ − best other (paired s.e.) |")
+    print("|---|---|" + "---|" * len(cols) + "---|")
+    for model in models:
+        gt = os.path.join(out, "traces", f"{model}-exhaustive.tsv")
+        gt_table = trace(gt) if load(os.path.join(out, "runs", f"{model}-exhaustive.json")) else None
+        for b in BUDGETS:
+            _, picks = chosen(out, model, b, gt_table)
+            radii = {}
+            for m, widths in picks:
+                path = os.path.join(out, "certify", f"{model}-{widths.replace(',', '')}.tsv")
+                if os.path.exists(path) and os.path.getsize(path):
+                    r = radii_of(path)
+                    if len(r) >= 500:
+                        radii[m] = r
+            if not picks:
+                continue
+            acr = {m: mean_se(r)[0] for m, r in radii.items()}
+            top = max(acr.values()) if acr else None
+            cells = []
+            for c in cols:
+                if c not in acr:
+                    cells.append("…")
+                else:
+                    cell = f"{acr[c]:.3f}"
+                    cells.append(f"**{cell}**" if round(acr[c], 3) == round(top, 3) else cell)
+            others = [m for m in acr if m != "arq"]
+            if "arq" in acr and len(others) == len(cols) - 1:
+                best = max(others, key=lambda m: acr[m])
+                diff, se = mean_se([a - o for a, o in zip(radii["arq"], radii[best])])
+                gap = f"{diff:+.3f} ± {se:.3f} (vs {short[best]})"
+            else:
+                gap = "…"
+            print(f"| {model} | {b} bits | " + " | ".join(cells) + f" | {gap} |")
 
 
 if __name__ == "__main__":
@@ -122,5 +197,7 @@ if __name__ == "__main__":
         print(widths)
     elif len(sys.argv) >= 3 and sys.argv[1] == "tables":
         tables(sys.argv[2], sys.argv[3:])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "summary":
+        summary(sys.argv[2], sys.argv[3:])
     else:
         raise SystemExit(__doc__)
