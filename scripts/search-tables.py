@@ -3,6 +3,7 @@
     python3 scripts/search-tables.py optimum TRACE BUDGET     # the best policy within BUDGET BOPs
     python3 scripts/search-tables.py tables OUT MODEL...      # the docs/results.md tables, one per model
     python3 scripts/search-tables.py summary OUT MODEL...     # test ACR of every method side by side
+    python3 scripts/search-tables.py regrets OUT MODEL TRACE  # every pick's regret on another enumeration
 
 A trace is the TSV that `bitsmooth search --trace` writes: episode, widths (comma-separated,
 forward order), bops, size_bytes, reward.
@@ -150,6 +151,30 @@ def chosen(out, model, b, gt_table):
     return budget, picks
 
 
+def regrets(out, model, other):
+    """Each method's pick (and both optima) scored on a second exhaustive enumeration, e.g.
+    clean accuracy on more ground-truth images: its reward there, regret, test figures."""
+    first = trace(os.path.join(out, "traces", f"{model}-exhaustive.tsv"))
+    second = trace(other)
+    reward = {w: r for w, _, r in second}
+    print(f"Ground truth: `{other}` ({len(second):,} policies)\n")
+    print("| budget | method | policy | reward | regret | ties at the optimum | test accuracy | test ACR ± s.e. |")
+    print("|---|---|---|---|---|---|---|---|")
+    for b in BUDGETS:
+        budget, picks = chosen(out, model, b, first)
+        if budget is None:
+            continue
+        best = optimum(second, budget)
+        ties = sum(1 for _, c, r in second if c <= budget and r == best[2])
+        rows = [(LABELS[m] if m != "optimum" else "optimum of the first enumeration", w) for m, w in picks]
+        rows.append(("optimum of this enumeration", best[0]))
+        for label, widths in rows:
+            acc, acr = test_cells(out, model, widths)
+            r = reward[widths]
+            tie_cell = f"{ties}" if label == "optimum of this enumeration" else ""
+            print(f"| {b} | {label} | {widths.replace(',', '-')} | {r:.3f} | {best[2] - r:.3f} | {tie_cell} | {acc} | {acr} |")
+
+
 def summary(out, models):
     """Test ACR of each method per model and budget; the best in bold; ARQ against the best
     other method as a paired difference over the same images (same seed, so same noise)."""
@@ -197,6 +222,8 @@ if __name__ == "__main__":
         print(widths)
     elif len(sys.argv) >= 3 and sys.argv[1] == "tables":
         tables(sys.argv[2], sys.argv[3:])
+    elif len(sys.argv) == 5 and sys.argv[1] == "regrets":
+        regrets(sys.argv[2], sys.argv[3], sys.argv[4])
     elif len(sys.argv) >= 3 and sys.argv[1] == "summary":
         summary(sys.argv[2], sys.argv[3:])
     else:
