@@ -175,14 +175,27 @@ def regrets(out, model, other):
             print(f"| {b} | {label} | {widths.replace(',', '-')} | {r:.3f} | {best[2] - r:.3f} | {tie_cell} | {acc} | {acr} |")
 
 
+def own_reward_gap(out, model, b):
+    """ARQ's validation reward (IRS-ACR) at its own pick minus the best of the other picks
+    scored by the same reward: below 0, another method found a policy ARQ's reward prefers."""
+    runs = {m: load(os.path.join(out, "runs", f"{model}-b{b}-{m}.json")) for m in METHODS}
+    arq = runs.get("arq")
+    others = [r for m, r in runs.items() if m != "arq" and r and r["reward"] == (arq or {}).get("reward")]
+    if not arq or not others:
+        return "…"
+    best = max(others, key=lambda r: r["validationReward"])
+    return f"{arq['validationReward'] - best['validationReward']:+.3f} (vs {best['method']})"
+
+
 def summary(out, models):
     """Test ACR of each method per model and budget; the best in bold; ARQ against the best
     other method as a paired difference over the same images (same seed, so same noise)."""
     short = {"arq": "ARQ", "haq": "HAQ", "hawq": "HAWQ-V3", "ilp": "DR ILP", "random": "random",
              "uniform": "uniform", "optimum": "optimum (acc.)"}
     cols = METHODS + ["optimum"]
-    print("| model | budget | " + " | ".join(short[c] for c in cols) + " | ARQ − best other (paired s.e.) |")
-    print("|---|---|" + "---|" * len(cols) + "---|")
+    print("| model | budget | " + " | ".join(short[c] for c in cols)
+          + " | ARQ − best other (paired s.e.) | ARQ's reward at its pick − best other pick's |")
+    print("|---|---|" + "---|" * len(cols) + "---|---|")
     for model in models:
         gt = os.path.join(out, "traces", f"{model}-exhaustive.tsv")
         gt_table = trace(gt) if load(os.path.join(out, "runs", f"{model}-exhaustive.json")) else None
@@ -213,7 +226,7 @@ def summary(out, models):
                 gap = f"{diff:+.3f} ± {se:.3f} (vs {short[best]})"
             else:
                 gap = "…"
-            print(f"| {model} | {b} bits | " + " | ".join(cells) + f" | {gap} |")
+            print(f"| {model} | {b} bits | " + " | ".join(cells) + f" | {gap} | {own_reward_gap(out, model, b)} |")
 
 
 if __name__ == "__main__":
