@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    // Read at run time: a test binary that cargo reuses from another checkout sharing the
+    // target directory (CI's clean clone) would otherwise look in that checkout.
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    PathBuf::from(manifest).join("..")
 }
 
 fn bitsmooth(args: &[&str]) -> std::process::Output {
