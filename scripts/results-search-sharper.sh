@@ -14,9 +14,10 @@ GT_VAL="${GT_VAL:-500}"
 COUNT="${COUNT:-500}"
 N="${N:-10000}"
 OUT="${OUT:-results/search}"
-BUDGETS=(41119232 24484320 17755640)   # the BOPs of uniform 4, 3 and 2.5 bits (bsnet8)
+BUDGETS=(4 3 2.5)             # uniform widths whose BOPs are the budgets
 mkdir -p "$OUT"/{runs,traces,eval,certify,logs}
 log() { printf '\033[1m[sharper %5ds]\033[0m %s\n' "$SECONDS" "$*"; }
+source scripts/search-eval.sh   # budget, evaluate_policy
 
 for m in "$@"; do
   model="public/models/$m.safetensors"
@@ -28,18 +29,8 @@ for m in "$@"; do
       2> "$OUT/logs/$name.log"
     mv "$OUT/runs/$name.json.part" "$OUT/runs/$name.json"
   fi
-  for bops in "${BUDGETS[@]}"; do
-    p=$(python3 scripts/search-tables.py optimum "$OUT/traces/$name.tsv" "$bops")
-    key="$m-${p//,/}"
-    [ -s "$OUT/eval/$key.json" ] ||
-      { "$BIN" eval --model "$model" --policy "$p" --act-bits "$p" --json > "$OUT/eval/$key.json.part" 2>/dev/null &&
-        mv "$OUT/eval/$key.json.part" "$OUT/eval/$key.json"; }
-    tsv="$OUT/certify/$key.tsv"
-    if ! { [ -s "$tsv" ] && [ "$(($(wc -l < "$tsv") - 1))" -ge "$COUNT" ]; }; then
-      log "$m: certifying $p"
-      "$BIN" certify --model "$model" --policy "$p" --act-bits "$p" --n0 100 --n "$N" --alpha 0.001 \
-        --count "$COUNT" --seed 0 --threads 1 --out "$tsv" > "$OUT/logs/certify-$key.log"
-    fi
+  for b in "${BUDGETS[@]}"; do
+    evaluate_policy "$m" "$(python3 scripts/search-tables.py optimum "$OUT/traces/$name.tsv" "$(budget "$m" "$b")")"
   done
   python3 scripts/search-tables.py regrets "$OUT" "$m" "$OUT/traces/$name.tsv"
 done

@@ -29,12 +29,7 @@ MODELS=("$@")
 mkdir -p "$OUT"/{runs,traces,eval,certify,logs,models}
 log() { printf '\033[1m[search %5ds]\033[0m %s\n' "$SECONDS" "$*"; }
 
-# BOPs of uniform width b: the stem reads the float image (32 bits), every other layer reads
-# b-bit activations with b-bit weights (DESIGN §2); from the layer MACs that `eval` reports.
-budget() {
-  "$BIN" eval --model "public/models/$1.safetensors" --count 1 --json 2>/dev/null |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); b=float(sys.argv[1]); s=d["layers"][0]["macs"]; print(round(s*32*b + (d["macs"]-s)*b*b))' "$2"
-}
+source scripts/search-eval.sh   # budget, evaluate_policy
 
 # The policy a finished search chose, comma-separated (weights and activations alike).
 policy_of() { python3 -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["policy"])))' "$1"; }
@@ -62,22 +57,6 @@ search_model() {
       mv "$json.part" "$json"
     done
   done
-}
-
-# One policy on the test set: clean accuracy (all images) and CERTIFY (first COUNT images).
-evaluate_policy() {
-  local m=$1 p=$2 key
-  key="$m-${p//,/}"
-  local model="public/models/$m.safetensors"
-  [ -s "$OUT/eval/$key.json" ] ||
-    { "$BIN" eval --model "$model" --policy "$p" --act-bits "$p" --json > "$OUT/eval/$key.json.part" 2>/dev/null &&
-      mv "$OUT/eval/$key.json.part" "$OUT/eval/$key.json"; }
-  local tsv="$OUT/certify/$key.tsv"
-  if ! { [ -s "$tsv" ] && [ "$(($(wc -l < "$tsv") - 1))" -ge "$COUNT" ]; }; then
-    log "$m: certifying $p"
-    "$BIN" certify --model "$model" --policy "$p" --act-bits "$p" --n0 100 --n "$N" --alpha 0.001 \
-      --count "$COUNT" --seed 0 --threads 1 --out "$tsv" > "$OUT/logs/certify-$key.log"
-  fi
 }
 
 certify_lane() {

@@ -25,6 +25,7 @@ LABELS = {
     "optimum": "exhaustive optimum (accuracy)",
 }
 BUDGETS = ["4", "3", "2.5"]
+COUNT = 500  # test images of a complete certification (scripts/results-search.sh)
 
 
 def trace(path):
@@ -62,6 +63,12 @@ def certified(path):
     return (*mean_se(radii), len(radii))
 
 
+def ground_truth(out, model):
+    """The exhaustive enumeration's trace, once it has finished (its run JSON exists)."""
+    done = load(os.path.join(out, "runs", f"{model}-exhaustive.json"))
+    return trace(os.path.join(out, "traces", f"{model}-exhaustive.tsv")) if done else None
+
+
 def load(path):
     return json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else None
 
@@ -73,7 +80,7 @@ def test_cells(out, model, widths):
     cert = os.path.join(out, "certify", f"{key}.tsv")
     if os.path.exists(cert) and os.path.getsize(cert):
         mean, se, n = certified(cert)
-        acr = f"{mean:.3f} ± {se:.3f}" + ("" if n >= 500 else f" ({n} images)")
+        acr = f"{mean:.3f} ± {se:.3f}" + ("" if n >= COUNT else f" ({n} images)")
     else:
         acr = "…"
     return acc, acr
@@ -81,8 +88,7 @@ def test_cells(out, model, widths):
 
 def tables(out, models):
     for model in models:
-        gt = os.path.join(out, "traces", f"{model}-exhaustive.tsv")
-        gt_table = trace(gt) if load(os.path.join(out, "runs", f"{model}-exhaustive.json")) else None
+        gt_table = ground_truth(out, model)
         gt_reward = {w: r for w, _, r in gt_table} if gt_table else {}
         print(f"### {model}\n")
         print(
@@ -154,7 +160,7 @@ def chosen(out, model, b, gt_table):
 def regrets(out, model, other):
     """Each method's pick (and both optima) scored on a second exhaustive enumeration, e.g.
     clean accuracy on more ground-truth images: its reward there, regret, test figures."""
-    first = trace(os.path.join(out, "traces", f"{model}-exhaustive.tsv"))
+    first = ground_truth(out, model)
     second = trace(other)
     reward = {w: r for w, _, r in second}
     print(f"Ground truth: `{other}` ({len(second):,} policies)\n")
@@ -197,8 +203,7 @@ def summary(out, models):
           + " | ARQ − best other (paired s.e.) | ARQ's reward at its pick − best other pick's |")
     print("|---|---|" + "---|" * len(cols) + "---|---|")
     for model in models:
-        gt = os.path.join(out, "traces", f"{model}-exhaustive.tsv")
-        gt_table = trace(gt) if load(os.path.join(out, "runs", f"{model}-exhaustive.json")) else None
+        gt_table = ground_truth(out, model)
         for b in BUDGETS:
             _, picks = chosen(out, model, b, gt_table)
             radii = {}
@@ -206,7 +211,7 @@ def summary(out, models):
                 path = os.path.join(out, "certify", f"{model}-{widths.replace(',', '')}.tsv")
                 if os.path.exists(path) and os.path.getsize(path):
                     r = radii_of(path)
-                    if len(r) >= 500:
+                    if len(r) >= COUNT:
                         radii[m] = r
             if not picks:
                 continue
